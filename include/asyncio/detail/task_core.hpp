@@ -1,0 +1,232 @@
+// What every coroutine frame and every task share: the promise base (the frame chain of a task)
+// and task_core (the task's stepping, cancellation and completion).
+//
+// A task is a chain of coroutine frames. `co_await child()` links the child under its parent and
+// the loop's driver (task_core::step) resumes it; a finished child hands control back the same
+// way. Every resumption returns to the driver loop, so a chain of any length of coroutines that
+// complete without suspending never grows the native stack (no reliance on tail calls).
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "frame_allocator.hpp"
+#include "future_state.hpp"
+
+namespace asyncio::detail {
+
+class task_core;
+
+/// The point a task waits at (a timer, a future, a gather...). `cancel` is the leaf's hook:
+/// it returns true when the leaf took the cancellation (it will wake the task, whose
+/// `co_await` then throws cancelled_error), false when it could not (the task keeps waiting and
+/// throws at its next resumption instead).
+struct wait_point {
+    bool (*cancel)(wait_point*, task_core*, const std::string& msg) = nullptr;
+};
+
+struct promise_base {
+    std::coroutine_handle<> self;
+    std::coroutine_handle<> continuation;  // the awaiting frame; null for a task's root frame
+    promise_base* parent = nullptr;
+    task_core* task = nullptr;
+    std::exception_ptr exception;
+    // Where this frame is suspended (set by await_transform): print_stack and debug output.
+    const char* await_file = nullptr;
+    unsigned await_line = 0;
+
+    static void* operator new(std::size_t n) { return frame_allocator::allocate(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { frame_allocator::deallocate(p, n); }
+
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { exception = std::current_exception(); }
+
+    struct final_awaiter {
+        bool await_ready() noexcept { return false; }
+        template <class P>
+        void await_suspend(std::coroutine_handle<P> h) noexcept;
+        void await_resume() noexcept {}
+    };
+    final_awaiter final_suspend() noexcept { return {}; }
+
+    // Records the co_await's source line (cheap: two stores), then hands the awaitable on.
+    template <class A>
+    A&& await_transform(A&& a, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept {
+        await_file = file;
+        await_line = line;
+        return static_cast<A&&>(a);
+    }
+};
+
+class task_core : public future_state_base, public ready_node {
+public:
+    explicit task_core(loop_core* l) : future_state_base(l) {
+        is_task = true;
+        run = &task_core::run_step;
+        id = next_id();
+        add_ref();  // the loop's reference while pending
+    }
+
+    /// Moves the finished root frame's result into the task's value (knows T).
+    virtual void take_root_result() = 0;
+
+    // --- Python Task API -----------------------------------------------------------------
+    bool cancel(const std::string& msg = {}) {
+        if (done()) return false;
+        ++num_cancels_requested;
+        if (waiting) {
+            wait_point* wp = waiting;
+            if (wp->cancel(wp, this, msg)) return true;
+        }
+        must_cancel = true;
+        cancel_message = msg;
+        return true;
+    }
+    int cancelling() const noexcept { return num_cancels_requested; }
+    int uncancel() noexcept {
+        if (num_cancels_requested > 0) {
+            if (--num_cancels_requested == 0) must_cancel = false;
+        }
+        return num_cancels_requested;
+    }
+    std::string get_name() const { return name.empty() ? "Task-" + std::to_string(id) : name; }
+
+    // --- used by awaitables ---------------------------------------------------------------
+    /// Called from a leaf's await_suspend: the task now waits at `wp`. A cancellation that is
+    /// already pending goes straight to the leaf (Python: a task that must cancel cancels what it
+    /// suspends on).
+    void suspend_at(wait_point* wp) {
+        waiting = wp;
+        if (must_cancel && wp->cancel(wp, this, cancel_message)) must_cancel = false;
+    }
+    /// Wakes the task from a leaf (through the ready queue, never inline).
+    void wake() noexcept {
+        waiting = nullptr;
+        loop->schedule(this);
+    }
+    /// Throws cancelled_error if a cancellation is pending (called in a leaf's await_resume).
+    void throw_if_cancel_pending() {
+        if (must_cancel) {
+            must_cancel = false;
+            throw cancelled_error(std::exchange(cancel_message, {}));
+        }
+    }
+    std::string take_cancel_message() { return std::exchange(cancel_message, {}); }
+
+    /// Starts or resumes the task (the ready-queue entry point).
+    static void run_step(ready_node* n) noexcept;
+    void step() noexcept;
+    /// Destroys the frames of a task that never finished (loop shutdown).
+    void abandon() noexcept;
+
+    promise_base* innermost = nullptr;     // the frame to resume
+    std::coroutine_handle<> root;          // owned
+    std::coroutine_handle<> next_resume;   // set by a transfer; the driver resumes it
+    wait_point* waiting = nullptr;
+    std::string name;
+    std::string cancel_message;
+    std::uint64_t id = 0;
+    int num_cancels_requested = 0;
+    bool must_cancel = false;
+    bool root_finished = false;
+    bool started = false;
+    promise_base* root_promise = nullptr;
+
+private:
+    void finish() noexcept;
+    static std::uint64_t next_id() noexcept {
+        static std::atomic<std::uint64_t> n{0};  // Python names tasks Task-1, Task-2, ... per process
+        return n.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+};
+
+template <class P>
+void promise_base::final_awaiter::await_suspend(std::coroutine_handle<P> h) noexcept {
+    promise_base& p = h.promise();
+    task_core* t = p.task;
+    if (p.parent) {
+        t->innermost = p.parent;
+        t->next_resume = p.continuation;
+    } else {
+        t->innermost = nullptr;
+        t->root_finished = true;
+    }
+}
+
+inline void task_core::run_step(ready_node* n) noexcept {
+    static_cast<task_core*>(n)->step();
+}
+
+inline void task_core::step() noexcept {
+    waiting = nullptr;
+    if (!started) {
+        started = true;
+        if (must_cancel) {  // cancelled before it ever ran: the body does not run (as in Python)
+            must_cancel = false;
+            innermost->exception = std::make_exception_ptr(cancelled_error(take_cancel_message()));
+            root_finished = true;
+            finish();
+            return;
+        }
+    }
+    loop_core* l = loop;
+    task_core* prev = l->current_task();
+    l->set_current_task(this);
+    std::coroutine_handle<> h = innermost->self;
+    while (h) {
+        next_resume = nullptr;
+        h.resume();
+        h = next_resume;
+    }
+    l->set_current_task(prev);
+    if (root_finished) finish();
+}
+
+inline void task_core::finish() noexcept {
+    std::exception_ptr e = root_promise->exception;
+    bool was_cancelled = false;
+    if (e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const cancelled_error&) {
+            was_cancelled = true;
+        } catch (...) {
+        }
+    } else if (must_cancel) {  // cancelled right before its coroutine returned (Python does the same)
+        must_cancel = false;
+        e = std::make_exception_ptr(cancelled_error(take_cancel_message()));
+        was_cancelled = true;
+    } else {
+        take_root_result();
+    }
+    root.destroy();
+    root = nullptr;
+    root_promise = nullptr;
+    if (was_cancelled) {
+        exception = std::move(e);
+        state = fstate::cancelled;
+        fire();
+    } else if (e) {
+        set_exception_value(std::move(e));
+    } else {
+        state = fstate::done;
+        fire();
+    }
+    release();  // the loop's reference
+}
+
+inline void task_core::abandon() noexcept {
+    if (root) {
+        root.destroy();
+        root = nullptr;
+        root_promise = nullptr;
+        innermost = nullptr;
+        release();
+    }
+}
+
+}  // namespace asyncio::detail

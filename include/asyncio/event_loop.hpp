@@ -1,0 +1,308 @@
+// asyncio::event_loop: one thread running many tasks that wait on timers, I/O and each other.
+// Python: asyncio.AbstractEventLoop (asyncio.new_event_loop()).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "any_task.hpp"
+#include "coro.hpp"
+#include "detail/loop_core.hpp"
+#include "detail/mpsc_queue.hpp"
+#include "detail/unique_function.hpp"
+#include "executor.hpp"
+#include "future.hpp"
+#include "task.hpp"
+
+namespace asyncio {
+
+/// Which kernel interface waits for I/O. `automatic` (and ASYNCIO_BACKEND=epoll|io_uring).
+enum class backend { automatic, epoll, io_uring };
+
+struct loop_options {
+    std::optional<bool> debug;  // unset: ASYNCIO_DEBUG=1 decides
+    asyncio::backend backend = backend::automatic;
+    clock_kind clock = clock_kind::real_time;
+};
+
+/// What the exception handler is told (Python: the context dict).
+struct exception_context {
+    std::string message;
+    std::exception_ptr exception;  // may be null
+    any_task task;                 // may be empty
+};
+
+class event_loop;
+
+namespace detail {
+// A callback in the ready queue (call_soon, call_later, add_reader...). Reference-counted by
+// the loop (while it may still run) and by its handle.
+struct callback_node final : ready_node {
+    template <class F>
+    explicit callback_node(F&& f) : fn(std::forward<F>(f)) {
+        run = &run_callback;
+        discard = &discard_callback;
+    }
+    static void run_callback(ready_node* n) noexcept;
+    static void discard_callback(ready_node* n) noexcept;
+    /// Stops a watcher (fd or signal) for good; frees it now unless it is queued or running.
+    void retire() noexcept {
+        cancelled = true;
+        persistent = false;
+        if (!queued && !running) release();
+    }
+    void add_ref() noexcept { ++refs; }
+    void release() noexcept {
+        if (--refs == 0) delete this;
+    }
+    static void* operator new(std::size_t n) { return frame_allocator::allocate(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { frame_allocator::deallocate(p, n); }
+
+    unique_function<void()> fn;
+    loop_core* loop = nullptr;
+    timer_id timer;
+    std::int64_t when = 0;
+    std::uint32_t refs = 1;  // the loop's
+    bool cancelled = false;
+    bool persistent = false;  // an fd or signal watcher: the loop keeps it between runs
+    bool running = false;
+};
+}  // namespace detail
+
+/// Returned by call_soon: cancel() stops a callback that has not run yet. Python: asyncio.Handle.
+class handle {
+public:
+    handle() noexcept = default;
+    explicit handle(detail::callback_node* n) noexcept : n_(n) {
+        if (n_) n_->add_ref();
+    }
+    handle(const handle& o) noexcept : handle(o.n_) {}
+    handle(handle&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
+    handle& operator=(handle o) noexcept {
+        std::swap(n_, o.n_);
+        return *this;
+    }
+    ~handle() {
+        if (n_) n_->release();
+    }
+    void cancel() noexcept;
+    bool cancelled() const noexcept { return n_ && n_->cancelled; }
+    explicit operator bool() const noexcept { return n_ != nullptr; }
+
+protected:
+    detail::callback_node* n_ = nullptr;
+};
+
+/// Returned by call_later/call_at. Python: asyncio.TimerHandle.
+class timer_handle : public handle {
+public:
+    using handle::handle;
+    clock::time_point when() const noexcept {
+        return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(n_ ? n_->when : 0)));
+    }
+};
+
+class event_loop : public detail::loop_core {
+public:
+    explicit event_loop(loop_options opts = {});
+    ~event_loop();
+
+    // --- running --------------------------------------------------------------------------
+    /// Runs until `aw` (a coro, task or future) is done; returns its result or rethrows.
+    /// Throws std::runtime_error if this loop already runs, or another loop runs on this thread.
+    template <class A>
+    auto run_until_complete(A aw) {
+        if constexpr (is_coro<A>::value) {
+            return run_until_complete(create_task(std::move(aw)));
+        } else {
+            if (aw.state_ptr()->loop != this)
+                throw std::runtime_error("run_until_complete: the future belongs to a different event loop");
+            run_until_done(aw.state_ptr());
+            if constexpr (std::is_void_v<typename A::value_type>)
+                return aw.result();
+            else
+                return typename A::value_type(aw.result());
+        }
+    }
+    /// Runs until `f` is done (the untyped core of run_until_complete).
+    void run_until_done(detail::future_state_base* f);
+    /// Runs until stop() is called.
+    void run_forever();
+    /// The loop finishes the current iteration, then run_forever returns.
+    void stop() noexcept { stopping_ = true; }
+    /// Frees the loop's resources; pending tasks are destroyed. Throws if the loop runs.
+    void close();
+    bool is_running() const noexcept { return running_; }
+    /// The loop's clock (steady_clock, or virtual time).
+    clock::time_point time() const noexcept {
+        return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(now_ns())));
+    }
+
+    // --- callbacks ------------------------------------------------------------------------
+    /// Runs `fn` from the ready queue, after the callbacks already there. Python: loop.call_soon.
+    template <class F>
+    handle call_soon(F&& fn) {
+        check_open();
+        auto* n = new detail::callback_node(std::forward<F>(fn));
+        n->loop = this;
+        schedule(n);
+        return handle(n);
+    }
+    /// Runs `fn` after `delay` (a negative delay is 0). Python: loop.call_later.
+    template <class Rep, class Period, class F>
+    timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& fn) {
+        return call_at_ns(now_ns() + clamp_ns(delay), std::forward<F>(fn));
+    }
+    /// Runs `fn` at `when` on the loop's clock. Python: loop.call_at.
+    template <class F>
+    timer_handle call_at(clock::time_point when, F&& fn) {
+        return call_at_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count(),
+                          std::forward<F>(fn));
+    }
+    /// The one member safe to call from any thread: runs `fn` on the loop thread soon.
+    /// Throws std::runtime_error if the loop is closed. Python: loop.call_soon_threadsafe.
+    void call_soon_threadsafe(detail::unique_function<void()> fn);
+
+    // --- tasks and futures ----------------------------------------------------------------
+    template <class T>
+    task<T> create_task(coro<T> c, std::string name = {}) {
+        return detail::make_task(this, std::move(c), std::move(name));
+    }
+    template <class T = void>
+    future<T> create_future() {
+        return detail::make_future<T>(this);
+    }
+
+    // --- executors ------------------------------------------------------------------------
+    /// Runs `fn()` on `ex` (nullptr: the default thread pool) and returns a future of its
+    /// result, set on the loop thread. Cancellation: cancelling the future (or the task that
+    /// awaits it) abandons the result; the call itself runs to its end on its thread.
+    /// Python: loop.run_in_executor.
+    template <class F>
+    auto run_in_executor(executor* ex, F fn) -> future<std::invoke_result_t<F&>>;
+    void set_default_executor(std::shared_ptr<executor> ex);
+    /// Shuts the default executor down (without blocking the loop) and waits for its jobs.
+    coro<void> shutdown_default_executor();
+
+    // --- debug and errors -----------------------------------------------------------------
+    void set_debug(bool on) noexcept { debug_ = on; }
+    using loop_core::get_debug;
+    /// Steps longer than this are logged in debug mode.
+    clock::duration slow_callback_duration = std::chrono::milliseconds(100);
+
+    using exception_handler = std::function<void(event_loop&, const exception_context&)>;
+    /// Replaces the handler (an empty function restores the default one).
+    void set_exception_handler(exception_handler h) { handler_ = std::move(h); }
+    const exception_handler& get_exception_handler() const noexcept { return handler_; }
+    /// Prints the context to stderr.
+    void default_exception_handler(const exception_context& ctx);
+    /// Calls the handler (or the default); an exception escaping the handler is printed.
+    void call_exception_handler(const exception_context& ctx) noexcept;
+
+    // --- I/O readiness (Python's level-triggered add_reader/add_writer) -------------------
+    /// Calls `fn` each iteration while `fd` is readable, until remove_reader. Replaces an
+    /// earlier reader of `fd`. Python: loop.add_reader.
+    void add_reader(int fd, detail::unique_function<void()> fn);
+    bool remove_reader(int fd);
+    void add_writer(int fd, detail::unique_function<void()> fn);
+    bool remove_writer(int fd);
+
+    // --- signals --------------------------------------------------------------------------
+    /// Runs `fn` on the loop (not in signal context) each time `signo` arrives.
+    /// Throws std::invalid_argument for SIGKILL/SIGSTOP or a bad number. Python: loop.add_signal_handler.
+    void add_signal_handler(int signo, detail::unique_function<void()> fn);
+    bool remove_signal_handler(int signo);
+
+    // --- library internals ----------------------------------------------------------------
+    void keepalive_acquire() noexcept { keepalive_.fetch_add(1, std::memory_order_relaxed); }
+    void keepalive_release() noexcept { keepalive_.fetch_sub(1, std::memory_order_relaxed); }
+    void report_unretrieved(detail::future_state_base* f, std::exception_ptr e) noexcept override;
+    void report_callback_error(const char* message, std::exception_ptr e) noexcept override;
+    executor& default_executor();
+
+    struct impl;
+
+private:
+    template <class F>
+    timer_handle call_at_ns(std::int64_t when, F&& fn) {
+        check_open();
+        auto* n = new detail::callback_node(std::forward<F>(fn));
+        n->loop = this;
+        n->when = when;
+        n->timer = add_timer(when, n);
+        return timer_handle(n);
+    }
+    template <class Rep, class Period>
+    static std::int64_t clamp_ns(std::chrono::duration<Rep, Period> d) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+        return ns < 0 ? 0 : ns;
+    }
+    void run_once();
+    void drain_inbox() noexcept;
+
+    std::unique_ptr<impl> impl_;
+    exception_handler handler_;
+    std::atomic<int> keepalive_{0};
+    bool running_ = false;
+    bool stopping_ = false;
+};
+
+/// The loop running on this thread; throws std::runtime_error("no running event loop").
+/// Python: asyncio.get_running_loop().
+event_loop& get_running_loop();
+
+template <class F>
+auto event_loop::run_in_executor(executor* ex, F fn) -> future<std::invoke_result_t<F&>> {
+    using R = std::invoke_result_t<F&>;
+    check_open();
+    if (!ex) ex = &default_executor();
+    future<R> fut = create_future<R>();
+    detail::future_state_base* st = fut.state_ptr();
+    st->add_ref();  // the job's reference; only ever touched back on the loop thread
+    keepalive_acquire();
+    auto job = [this, st, fn = std::move(fn)]() mutable {
+        std::exception_ptr err;
+        std::optional<detail::stored_t<R>> value;
+        try {
+            if constexpr (std::is_void_v<R>) {
+                fn();
+                value.emplace();
+            } else {
+                value.emplace(fn());
+            }
+        } catch (...) {
+            err = std::current_exception();
+        }
+        call_soon_threadsafe([this, st, value = std::move(value), err]() mutable {
+            if (!st->done()) {
+                if (err)
+                    st->set_exception_value(err);
+                else {
+                    *static_cast<std::optional<detail::stored_t<R>>*>(st->value_storage()) = std::move(value);
+                    st->state = detail::fstate::done;
+                    st->fire();
+                }
+            }
+            st->release();
+            keepalive_release();
+        });
+    };
+    try {
+        ex->submit(std::move(job));
+    } catch (...) {
+        st->release();
+        keepalive_release();
+        throw;
+    }
+    return fut;
+}
+
+}  // namespace asyncio

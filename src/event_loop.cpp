@@ -1,0 +1,537 @@
+// The event loop: ready queue, timers, poller, thread-safe inbox, signals, exception handler.
+#include "asyncio/event_loop.hpp"
+
+#include <cxxabi.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <system_error>
+#include <typeinfo>
+#include <unordered_map>
+#include <vector>
+
+#include "poller/poller.hpp"
+
+namespace asyncio {
+
+namespace detail {
+namespace {
+thread_local loop_core* tl_running = nullptr;
+
+// A call_soon_threadsafe callback: travels through the lock-free inbox, then the ready queue.
+struct threadsafe_node final : mpsc_node, ready_node {
+    explicit threadsafe_node(unique_function<void()> f, loop_core* l) : fn(std::move(f)), loop(l) {
+        run = &run_node;
+        discard = [](ready_node* n) noexcept { delete static_cast<threadsafe_node*>(n); };
+    }
+    static void run_node(ready_node* n) noexcept {
+        auto* self = static_cast<threadsafe_node*>(n);
+        try {
+            self->fn();
+        } catch (...) {
+            self->loop->report_callback_error("Exception in a call_soon_threadsafe callback", std::current_exception());
+        }
+        delete self;
+    }
+    unique_function<void()> fn;
+    loop_core* loop;
+};
+
+// Signals: the handler (async-signal-safe) marks the signal and writes the owning loop's eventfd.
+constexpr int max_signal = 65;
+std::array<std::atomic<int>, max_signal> g_signal_wake_fd{};  // the owning loop's eventfd + 1; 0: none
+std::array<std::atomic<bool>, max_signal> g_signal_pending{};
+
+extern "C" void asyncio_signal_handler(int signo) {
+    int saved = errno;
+    if (signo > 0 && signo < max_signal) {
+        g_signal_pending[signo].store(true);
+        int fd = g_signal_wake_fd[signo].load() - 1;
+        if (fd >= 0) {
+            std::uint64_t one = 1;
+            ssize_t r = ::write(fd, &one, sizeof one);
+            (void)r;
+        }
+    }
+    errno = saved;
+}
+
+std::string describe_exception(std::exception_ptr e) {
+    if (!e) return {};
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        int status = 0;
+        char* name = abi::__cxa_demangle(typeid(ex).name(), nullptr, nullptr, &status);
+        std::string s = (status == 0 && name ? name : typeid(ex).name());
+        std::free(name);
+        return s + ": " + ex.what();
+    } catch (const cancelled_error& c) {
+        return std::string("asyncio::cancelled_error: ") + c.what();
+    } catch (const keyboard_interrupt&) {
+        return "asyncio::keyboard_interrupt";
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+}  // namespace
+
+loop_core* running_loop_core() noexcept { return tl_running; }
+loop_core& require_running_loop() {
+    if (!tl_running) throw std::runtime_error("no running event loop");
+    return *tl_running;
+}
+
+void callback_node::run_callback(ready_node* n) noexcept {
+    auto* self = static_cast<callback_node*>(n);
+    if (!self->cancelled && self->loop) {
+        self->running = true;
+        try {
+            self->fn();
+        } catch (...) {
+            self->loop->report_callback_error("Exception in callback", std::current_exception());
+        }
+        self->running = false;
+        if (self->persistent) return;  // a watcher stays until it is removed
+    }
+    self->timer = {};
+    self->release();  // the loop's reference
+}
+
+void callback_node::discard_callback(ready_node* n) noexcept {
+    auto* self = static_cast<callback_node*>(n);
+    self->loop = nullptr;
+    self->timer = {};
+    if (!self->persistent) self->release();
+}
+
+void print_task_stack(const task_core* t, std::ostream& os) {
+    os << "Stack for task '" << t->get_name() << "'";
+    if (t->done()) {
+        os << " (" << (t->cancelled() ? "cancelled" : "done") << "): no frames\n";
+        return;
+    }
+    if (!t->started) {
+        os << " (not started)\n";
+        return;
+    }
+    std::vector<const promise_base*> frames;
+    for (const promise_base* p = t->innermost; p; p = p->parent) frames.push_back(p);
+    os << " (outermost first):\n";
+    for (auto it = frames.rbegin(); it != frames.rend(); ++it) {
+        const promise_base* p = *it;
+        os << "  at " << (p->await_file ? p->await_file : "?") << ":" << p->await_line << "\n";
+    }
+}
+
+void report_orphan_exception(std::exception_ptr e) noexcept {
+    std::cerr << "asyncio: exception was never retrieved (its event loop is gone): " << describe_exception(e)
+              << std::endl;
+}
+
+}  // namespace detail
+
+struct event_loop::impl {
+    std::unique_ptr<detail::poller> poller;
+    int wake_fd = -1;
+    detail::mpsc_queue inbox;
+    std::atomic<bool> wake_pending{false};
+    std::atomic<bool> closed{false};
+    struct fd_watch {
+        detail::callback_node* reader = nullptr;
+        detail::callback_node* writer = nullptr;
+    };
+    std::unordered_map<int, fd_watch> fds;
+    struct signal_watch {
+        detail::callback_node* node = nullptr;
+        struct sigaction previous {};
+    };
+    std::unordered_map<int, signal_watch> signals;
+    std::shared_ptr<executor> default_executor;
+    std::vector<detail::poll_event> events = std::vector<detail::poll_event>(256);
+    unsigned busy_iterations = 0;
+};
+
+event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
+    if (opts.debug)
+        debug_ = *opts.debug;
+    else if (const char* d = std::getenv("ASYNCIO_DEBUG"))
+        debug_ = d[0] != '\0' && d[0] != '0';
+    clock_ = opts.clock;
+    // backend: epoll is the one backend so far; io_uring arrives with the I/O issue.
+    impl_->poller = detail::make_epoll_poller();
+    impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (impl_->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    impl_->poller->set_interest(impl_->wake_fd, true, false);
+}
+
+event_loop::~event_loop() {
+    if (running_) {
+        std::cerr << "asyncio: event loop destroyed while running" << std::endl;
+        std::abort();
+    }
+    close();
+    // Futures that outlive their loop (a handle kept by the user) forget it: their methods then
+    // throw instead of touching freed memory.
+    while (detail::list_hook* h = futures_.pop_front()) {
+        static_cast<detail::future_state_base::registry_hook*>(h)->owner->loop = nullptr;
+        --live_futures_;
+    }
+}
+
+void event_loop::close() {
+    if (running_) throw std::runtime_error("Cannot close a running event loop");
+    if (closed_) return;
+    closed_ = true;
+    impl_->closed.store(true);
+    for (auto& [signo, w] : impl_->signals) {
+        ::sigaction(signo, &w.previous, nullptr);
+        detail::g_signal_wake_fd[signo].store(0);
+        w.node->loop = nullptr;
+        if (!w.node->queued) w.node->release();
+        else w.node->persistent = false;
+    }
+    impl_->signals.clear();
+    if (impl_->default_executor) impl_->default_executor->shutdown(false);
+    // Callbacks that will never run now.
+    while (detail::ready_node* n = ready_.pop()) {
+        n->queued = false;
+        if (n->discard) n->discard(n);
+    }
+    timers_.drain([](detail::ready_node* n) {
+        if (n->discard) n->discard(n);
+    });
+    for (auto& [fd, w] : impl_->fds) {
+        for (auto* c : {w.reader, w.writer}) {
+            if (c) {
+                c->loop = nullptr;
+                c->release();
+            }
+        }
+    }
+    impl_->fds.clear();
+    while (detail::mpsc_node* m = impl_->inbox.pop()) delete static_cast<detail::threadsafe_node*>(m);
+    // Tasks still pending: their frames are destroyed (Python: "Task was destroyed but it is pending!").
+    std::vector<detail::task_core*> pending;
+    for (detail::list_hook* h = futures_.begin(); h != futures_.end(); h = h->next) {
+        auto* f = static_cast<detail::future_state_base::registry_hook*>(h)->owner;
+        if (f->is_task && !f->done() && static_cast<detail::task_core*>(f)->root) {
+            f->add_ref();
+            pending.push_back(static_cast<detail::task_core*>(f));
+        }
+    }
+    for (auto* t : pending) {
+        call_exception_handler({"Task was destroyed but it is pending! (task '" + t->get_name() + "')", nullptr, any_task(t)});
+        t->abandon();
+    }
+    for (auto* t : pending) t->release();
+    if (impl_->wake_fd >= 0) {
+        ::close(impl_->wake_fd);
+        impl_->wake_fd = -1;
+    }
+    impl_->poller.reset();
+}
+
+void event_loop::run_forever() {
+    check_open();
+    if (running_) throw std::runtime_error("This event loop is already running");
+    if (detail::tl_running) throw std::runtime_error("Cannot run the event loop while another loop is running");
+    running_ = true;
+    detail::tl_running = this;
+    thread_ = std::this_thread::get_id();
+    struct reset {
+        event_loop* l;
+        ~reset() {
+            l->running_ = false;
+            l->stopping_ = false;
+            detail::tl_running = nullptr;
+        }
+    } r{this};
+    for (;;) {
+        run_once();
+        if (stopping_) break;
+    }
+}
+
+void event_loop::run_until_done(detail::future_state_base* f) {
+    if (f->loop != this) throw std::runtime_error("run_until_complete: the future belongs to a different event loop");
+    struct stopper final : detail::waiter {
+        event_loop* loop = nullptr;
+        ~stopper() { detail::future_state_base::remove_waiter(this); }
+    } s;
+    s.loop = this;
+    s.on_done = [](detail::waiter* w) noexcept { static_cast<stopper*>(w)->loop->stop(); };
+    f->add_ref();
+    struct unref {
+        detail::future_state_base* f;
+        ~unref() { f->release(); }
+    } u{f};
+    if (f->done())
+        stop();
+    else
+        f->add_waiter(&s);
+    run_forever();
+    if (!f->done()) throw std::runtime_error("Event loop stopped before the future completed.");
+}
+
+void event_loop::drain_inbox() noexcept {
+    impl_->wake_pending.store(false);
+    while (detail::mpsc_node* m = impl_->inbox.pop()) schedule(static_cast<detail::threadsafe_node*>(m));
+    for (auto& [signo, w] : impl_->signals) {
+        if (detail::g_signal_pending[signo].exchange(false)) schedule(w.node);
+    }
+}
+
+void event_loop::run_once() {
+    if (impl_->wake_pending.load(std::memory_order_relaxed)) drain_inbox();
+    std::int64_t timeout = -1;
+    if (!ready_.empty() || stopping_) {
+        timeout = 0;
+    } else {
+        std::int64_t next = timers_.next_deadline();
+        if (next != detail::timer_queue::never) {
+            std::int64_t now = now_ns();
+            timeout = next > now ? next - now : 0;
+        }
+    }
+    if (clock_ == clock_kind::virtual_time && timeout > 0 && keepalive_.load() == 0) {
+        // Virtual time: nothing can happen before the next timer but I/O; look, then jump.
+        int n = impl_->poller->wait(0, impl_->events.data(), static_cast<int>(impl_->events.size()));
+        if (n == 0 && impl_->fds.empty()) {
+            virtual_now_ = timers_.next_deadline();
+            timeout = 0;
+        }
+    }
+    // Poll when idle; when work is ready, look at the fds only every few iterations (a syscall
+    // per iteration would dominate a busy loop; I/O still gets its turn).
+    if (timeout != 0 || ++impl_->busy_iterations >= 32) {
+        impl_->busy_iterations = 0;
+        int n = impl_->poller->wait(timeout, impl_->events.data(), static_cast<int>(impl_->events.size()));
+        for (int i = 0; i < n; ++i) {
+            const auto& ev = impl_->events[i];
+            if (ev.fd == impl_->wake_fd) {
+                std::uint64_t v;
+                ssize_t r = ::read(impl_->wake_fd, &v, sizeof v);
+                (void)r;
+                drain_inbox();
+                continue;
+            }
+            auto it = impl_->fds.find(ev.fd);
+            if (it == impl_->fds.end()) continue;
+            if (ev.readable && it->second.reader) schedule(it->second.reader);
+            if (ev.writable && it->second.writer) schedule(it->second.writer);
+        }
+    }
+    if (!timers_.empty()) {
+        std::int64_t now = now_ns();
+        timers_.pop_expired(now, [this](detail::ready_node* n) { schedule(n); });
+    }
+    // Exactly the callbacks ready now; those they add wait for the next iteration.
+    detail::ready_queue batch = ready_.take();
+    while (detail::ready_node* n = batch.pop()) {
+        n->queued = false;
+        n->run(n);
+    }
+}
+
+void event_loop::call_soon_threadsafe(detail::unique_function<void()> fn) {
+    if (impl_->closed.load()) throw std::runtime_error("Event loop is closed");
+    auto* n = new detail::threadsafe_node(std::move(fn), this);
+    impl_->inbox.push(n);
+    if (!impl_->wake_pending.exchange(true)) {
+        std::uint64_t one = 1;
+        ssize_t r = ::write(impl_->wake_fd, &one, sizeof one);
+        (void)r;
+    }
+}
+
+void handle::cancel() noexcept {
+    if (!n_ || n_->cancelled) return;
+    n_->cancelled = true;
+    n_->fn.reset();  // free what the callback holds now
+    if (n_->timer && n_->loop && n_->loop->cancel_timer(n_->timer)) {
+        n_->timer = {};
+        n_->release();  // the loop's reference: it will never run
+    }
+}
+
+// --- executors -------------------------------------------------------------------------------
+executor& event_loop::default_executor() {
+    check_open();
+    if (!impl_->default_executor) impl_->default_executor = std::make_shared<thread_pool_executor>();
+    return *impl_->default_executor;
+}
+
+void event_loop::set_default_executor(std::shared_ptr<executor> ex) {
+    if (!ex) throw std::invalid_argument("set_default_executor needs an executor");
+    impl_->default_executor = std::move(ex);
+}
+
+coro<void> event_loop::shutdown_default_executor() {
+    std::shared_ptr<executor> ex = std::move(impl_->default_executor);
+    if (!ex) co_return;
+    // Joining threads blocks: do it on a thread of its own so the loop keeps running.
+    future<void> done = create_future<void>();
+    detail::future_state_base* st = done.state_ptr();
+    st->add_ref();
+    keepalive_acquire();
+    std::thread joiner([this, ex, st]() {
+        ex->shutdown(true);
+        call_soon_threadsafe([this, st]() {
+            if (!st->done()) future<void>(st).set_result();
+            st->release();
+            keepalive_release();
+        });
+    });
+    joiner.detach();
+    co_await done;
+}
+
+// --- errors ----------------------------------------------------------------------------------
+void event_loop::default_exception_handler(const exception_context& ctx) {
+    std::ostringstream os;
+    os << (ctx.message.empty() ? "Unhandled exception in event loop" : ctx.message);
+    if (ctx.task) os << "\ntask: '" << ctx.task.name() << "'";
+    if (ctx.exception) os << "\nexception: " << detail::describe_exception(ctx.exception);
+    std::cerr << os.str() << std::endl;
+}
+
+void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
+    try {
+        if (handler_)
+            handler_(*this, ctx);
+        else
+            default_exception_handler(ctx);
+    } catch (...) {
+        std::cerr << "asyncio: exception in the exception handler: "
+                  << detail::describe_exception(std::current_exception()) << std::endl;
+    }
+}
+
+void event_loop::report_unretrieved(detail::future_state_base* f, std::exception_ptr e) noexcept {
+    std::string msg = f->is_task ? "Task exception was never retrieved (task '" +
+                                       static_cast<detail::task_core*>(f)->get_name() + "')"
+                                 : std::string("Future exception was never retrieved");
+    call_exception_handler({std::move(msg), std::move(e), {}});
+}
+
+void event_loop::report_callback_error(const char* message, std::exception_ptr e) noexcept {
+    call_exception_handler({message, std::move(e), current_task_ ? any_task(current_task_) : any_task()});
+}
+
+// --- fd readiness ----------------------------------------------------------------------------
+namespace {
+detail::callback_node* make_watch(event_loop* l, detail::unique_function<void()> fn) {
+    auto* n = new detail::callback_node(std::move(fn));
+    n->loop = l;
+    n->persistent = true;
+    return n;
+}
+}  // namespace
+
+void event_loop::add_reader(int fd, detail::unique_function<void()> fn) {
+    check_open();
+    if (fd < 0) throw std::invalid_argument("add_reader: invalid file descriptor " + std::to_string(fd));
+    auto& w = impl_->fds[fd];
+    impl_->poller->set_interest(fd, true, w.writer != nullptr);
+    if (w.reader) w.reader->retire();
+    w.reader = make_watch(this, std::move(fn));
+}
+
+void event_loop::add_writer(int fd, detail::unique_function<void()> fn) {
+    check_open();
+    if (fd < 0) throw std::invalid_argument("add_writer: invalid file descriptor " + std::to_string(fd));
+    auto& w = impl_->fds[fd];
+    impl_->poller->set_interest(fd, w.reader != nullptr, true);
+    if (w.writer) w.writer->retire();
+    w.writer = make_watch(this, std::move(fn));
+}
+
+
+bool event_loop::remove_reader(int fd) {
+    if (closed_) return false;
+    auto it = impl_->fds.find(fd);
+    if (it == impl_->fds.end() || !it->second.reader) return false;
+    it->second.reader->retire();
+    it->second.reader = nullptr;
+    impl_->poller->set_interest(fd, false, it->second.writer != nullptr);
+    if (!it->second.writer) impl_->fds.erase(it);
+    return true;
+}
+
+bool event_loop::remove_writer(int fd) {
+    if (closed_) return false;
+    auto it = impl_->fds.find(fd);
+    if (it == impl_->fds.end() || !it->second.writer) return false;
+    it->second.writer->retire();
+    it->second.writer = nullptr;
+    impl_->poller->set_interest(fd, it->second.reader != nullptr, false);
+    if (!it->second.reader) impl_->fds.erase(it);
+    return true;
+}
+
+// --- signals ---------------------------------------------------------------------------------
+void event_loop::add_signal_handler(int signo, detail::unique_function<void()> fn) {
+    check_open();
+    if (signo <= 0 || signo >= detail::max_signal) throw std::invalid_argument("invalid signal number " + std::to_string(signo));
+    if (signo == SIGKILL || signo == SIGSTOP)
+        throw std::invalid_argument("signal " + std::to_string(signo) + " cannot be caught");
+    auto it = impl_->signals.find(signo);
+    if (it != impl_->signals.end()) {
+        it->second.node->fn = std::move(fn);
+        return;
+    }
+    if (detail::g_signal_wake_fd[signo].load() != 0) throw std::runtime_error("signal " + std::to_string(signo) + " is handled by another event loop");
+    impl::signal_watch w;
+    w.node = make_watch(this, std::move(fn));
+    detail::g_signal_pending[signo].store(false);
+    detail::g_signal_wake_fd[signo].store(impl_->wake_fd + 1);
+    struct sigaction sa {};
+    sa.sa_handler = detail::asyncio_signal_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (::sigaction(signo, &sa, &w.previous) < 0) {
+        int err = errno;
+        detail::g_signal_wake_fd[signo].store(0);
+        w.node->release();
+        throw std::system_error(err, std::generic_category(), "sigaction");
+    }
+    impl_->signals.emplace(signo, w);
+}
+
+bool event_loop::remove_signal_handler(int signo) {
+    auto it = impl_->signals.find(signo);
+    if (it == impl_->signals.end()) return false;
+    ::sigaction(signo, &it->second.previous, nullptr);
+    detail::g_signal_wake_fd[signo].store(0);
+    it->second.node->retire();
+    impl_->signals.erase(it);
+    return true;
+}
+
+event_loop& get_running_loop() {
+    return static_cast<event_loop&>(detail::require_running_loop());
+}
+
+any_task current_task() noexcept {
+    auto* l = detail::running_loop_core();
+    return l ? any_task(l->current_task()) : any_task();
+}
+
+std::vector<any_task> all_tasks() {
+    auto& l = detail::require_running_loop();
+    std::vector<any_task> out;
+    for (detail::list_hook* h = l.futures().begin(); h != l.futures().end(); h = h->next) {
+        auto* f = static_cast<detail::future_state_base::registry_hook*>(h)->owner;
+        if (f->is_task && !f->done()) out.emplace_back(static_cast<detail::task_core*>(f));
+    }
+    return out;
+}
+
+}  // namespace asyncio
