@@ -35,7 +35,8 @@ struct threadsafe_node final : mpsc_node, ready_node {
         try {
             self->fn();
         } catch (...) {
-            self->loop->report_callback_error("Exception in a call_soon_threadsafe callback", std::current_exception());
+            self->loop->report_callback_error("Exception in a call_soon_threadsafe callback",
+                                              std::current_exception());
         }
         delete self;
     }
@@ -194,8 +195,10 @@ void event_loop::close() {
         ::sigaction(signo, &w.previous, nullptr);
         detail::g_signal_wake_fd[signo].store(0);
         w.node->loop = nullptr;
-        if (!w.node->queued) w.node->release();
-        else w.node->persistent = false;
+        if (!w.node->queued)
+            w.node->release();
+        else
+            w.node->persistent = false;
     }
     impl_->signals.clear();
     if (impl_->default_executor) impl_->default_executor->shutdown(false);
@@ -227,7 +230,8 @@ void event_loop::close() {
         }
     }
     for (auto* t : pending) {
-        call_exception_handler({"Task was destroyed but it is pending! (task '" + t->get_name() + "')", nullptr, any_task(t)});
+        call_exception_handler(
+            {"Task was destroyed but it is pending! (task '" + t->get_name() + "')", nullptr, any_task(t)});
         t->abandon();
     }
     for (auto* t : pending) t->release();
@@ -241,7 +245,8 @@ void event_loop::close() {
 void event_loop::run_forever() {
     check_open();
     if (running_) throw std::runtime_error("This event loop is already running");
-    if (detail::tl_running) throw std::runtime_error("Cannot run the event loop while another loop is running");
+    if (detail::tl_running)
+        throw std::runtime_error("Cannot run the event loop while another loop is running");
     running_ = true;
     detail::tl_running = this;
     thread_ = std::this_thread::get_id();
@@ -260,7 +265,8 @@ void event_loop::run_forever() {
 }
 
 void event_loop::run_until_done(detail::future_state_base* f) {
-    if (f->loop != this) throw std::runtime_error("run_until_complete: the future belongs to a different event loop");
+    if (f->loop != this)
+        throw std::runtime_error("run_until_complete: the future belongs to a different event loop");
     struct stopper final : detail::waiter {
         event_loop* loop = nullptr;
         ~stopper() { detail::future_state_base::remove_waiter(this); }
@@ -330,7 +336,12 @@ void event_loop::run_once() {
     }
     if (!timers_.empty()) {
         std::int64_t now = now_ns();
-        timers_.pop_expired(now, [this](detail::ready_node* n) { schedule(n); });
+        timers_.pop_expired(now, [this](detail::ready_node* n) {
+            if (n->fire_inline)
+                n->run(n);
+            else
+                schedule(n);
+        });
     }
     // Exactly the callbacks ready now; those they add wait for the next iteration.
     detail::ready_queue batch = ready_.take();
@@ -453,7 +464,6 @@ void event_loop::add_writer(int fd, detail::unique_function<void()> fn) {
     w.writer = make_watch(this, std::move(fn));
 }
 
-
 bool event_loop::remove_reader(int fd) {
     if (closed_) return false;
     auto it = impl_->fds.find(fd);
@@ -479,7 +489,8 @@ bool event_loop::remove_writer(int fd) {
 // --- signals ---------------------------------------------------------------------------------
 void event_loop::add_signal_handler(int signo, detail::unique_function<void()> fn) {
     check_open();
-    if (signo <= 0 || signo >= detail::max_signal) throw std::invalid_argument("invalid signal number " + std::to_string(signo));
+    if (signo <= 0 || signo >= detail::max_signal)
+        throw std::invalid_argument("invalid signal number " + std::to_string(signo));
     if (signo == SIGKILL || signo == SIGSTOP)
         throw std::invalid_argument("signal " + std::to_string(signo) + " cannot be caught");
     auto it = impl_->signals.find(signo);
@@ -487,7 +498,8 @@ void event_loop::add_signal_handler(int signo, detail::unique_function<void()> f
         it->second.node->fn = std::move(fn);
         return;
     }
-    if (detail::g_signal_wake_fd[signo].load() != 0) throw std::runtime_error("signal " + std::to_string(signo) + " is handled by another event loop");
+    if (detail::g_signal_wake_fd[signo].load() != 0)
+        throw std::runtime_error("signal " + std::to_string(signo) + " is handled by another event loop");
     impl::signal_watch w;
     w.node = make_watch(this, std::move(fn));
     detail::g_signal_pending[signo].store(false);
@@ -515,9 +527,7 @@ bool event_loop::remove_signal_handler(int signo) {
     return true;
 }
 
-event_loop& get_running_loop() {
-    return static_cast<event_loop&>(detail::require_running_loop());
-}
+event_loop& get_running_loop() { return static_cast<event_loop&>(detail::require_running_loop()); }
 
 any_task current_task() noexcept {
     auto* l = detail::running_loop_core();

@@ -33,7 +33,8 @@ coro<void> cancel_all_and_wait(event_loop& loop) {
             task_core* c = t.core();
             if (!c->cancelled() && c->exception && c->log_exception) {
                 c->log_exception = false;
-                loop.call_exception_handler({"unhandled exception during asyncio.run() shutdown", c->exception, t});
+                loop.call_exception_handler(
+                    {"unhandled exception during asyncio.run() shutdown", c->exception, t});
             }
         }
     }
@@ -43,7 +44,8 @@ bool on_main_thread() { return ::getpid() == static_cast<pid_t>(::syscall(SYS_ge
 }  // namespace
 
 void run_main(const run_options& opts, unique_function<any_task(event_loop&)> start) {
-    if (running_loop_core()) throw std::runtime_error("asyncio::run() cannot be called from a running event loop");
+    if (running_loop_core())
+        throw std::runtime_error("asyncio::run() cannot be called from a running event loop");
     event_loop loop{to_loop_options(opts)};
     any_task main = start(loop);
 

@@ -11,7 +11,7 @@
 namespace asyncio {
 
 class any_task {
-public:
+  public:
     any_task() noexcept = default;
     explicit any_task(detail::task_core* t) noexcept : t_(t) {
         if (t_) t_->add_ref();
@@ -42,7 +42,7 @@ public:
 
     detail::task_core* core() const noexcept { return t_; }
 
-private:
+  private:
     detail::task_core* t_ = nullptr;
 };
 

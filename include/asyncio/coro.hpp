@@ -18,10 +18,8 @@ namespace detail {
 template <class T>
 struct coro_promise_value : promise_base {
     template <class U = T>
-        requires std::convertible_to<U&&, T>
-    void return_value(U&& v) {
-        value.emplace(std::forward<U>(v));
-    }
+    requires std::convertible_to<U&&, T>
+    void return_value(U&& v) { value.emplace(std::forward<U>(v)); }
     std::optional<T> value;
 };
 template <>
@@ -41,7 +39,7 @@ template <class T = void>
 class [[nodiscard]] coro {
     static_assert(!std::is_reference_v<T>, "coro<T&> is not supported");
 
-public:
+  public:
     using value_type = T;
     struct promise_type : detail::coro_promise_value<T> {
         coro get_return_object() noexcept {
@@ -96,7 +94,7 @@ public:
     handle_type release() noexcept { return std::exchange(h_, nullptr); }
     handle_type handle() const noexcept { return h_; }
 
-private:
+  private:
     explicit coro(handle_type h) noexcept : h_(h) {}
     void destroy() noexcept {
         if (h_) {

@@ -79,7 +79,7 @@ struct callback_node final : ready_node {
 
 /// Returned by call_soon: cancel() stops a callback that has not run yet. Python: asyncio.Handle.
 class handle {
-public:
+  public:
     handle() noexcept = default;
     explicit handle(detail::callback_node* n) noexcept : n_(n) {
         if (n_) n_->add_ref();
@@ -97,21 +97,22 @@ public:
     bool cancelled() const noexcept { return n_ && n_->cancelled; }
     explicit operator bool() const noexcept { return n_ != nullptr; }
 
-protected:
+  protected:
     detail::callback_node* n_ = nullptr;
 };
 
 /// Returned by call_later/call_at. Python: asyncio.TimerHandle.
 class timer_handle : public handle {
-public:
+  public:
     using handle::handle;
     clock::time_point when() const noexcept {
-        return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(n_ ? n_->when : 0)));
+        return clock::time_point(
+            std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(n_ ? n_->when : 0)));
     }
 };
 
 class event_loop : public detail::loop_core {
-public:
+  public:
     explicit event_loop(loop_options opts = {});
     ~event_loop();
 
@@ -143,7 +144,8 @@ public:
     bool is_running() const noexcept { return running_; }
     /// The loop's clock (steady_clock, or virtual time).
     clock::time_point time() const noexcept {
-        return clock::time_point(std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(now_ns())));
+        return clock::time_point(
+            std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(now_ns())));
     }
 
     // --- callbacks ------------------------------------------------------------------------
@@ -164,8 +166,9 @@ public:
     /// Runs `fn` at `when` on the loop's clock. Python: loop.call_at.
     template <class F>
     timer_handle call_at(clock::time_point when, F&& fn) {
-        return call_at_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count(),
-                          std::forward<F>(fn));
+        return call_at_ns(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count(),
+            std::forward<F>(fn));
     }
     /// The one member safe to call from any thread: runs `fn` on the loop thread soon.
     /// Throws std::runtime_error if the loop is closed. Python: loop.call_soon_threadsafe.
@@ -230,7 +233,7 @@ public:
 
     struct impl;
 
-private:
+  private:
     template <class F>
     timer_handle call_at_ns(std::int64_t when, F&& fn) {
         check_open();

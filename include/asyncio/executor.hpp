@@ -17,7 +17,7 @@ namespace asyncio {
 
 /// Something that runs jobs on other threads. Implementations must be thread-safe.
 class executor {
-public:
+  public:
     virtual ~executor() = default;
     /// Queues `job`; throws std::runtime_error after shutdown.
     virtual void submit(detail::unique_function<void()> job) = 0;
@@ -28,7 +28,7 @@ public:
 /// A fixed pool of `n` threads (Python: ThreadPoolExecutor(max_workers=n)). Jobs run in FIFO
 /// order. The destructor shuts down and waits.
 class thread_pool_executor final : public executor {
-public:
+  public:
     /// `n` = 0 picks Python's default, min(32, cores + 4).
     explicit thread_pool_executor(std::size_t n = 0);
     ~thread_pool_executor() override;
@@ -39,7 +39,7 @@ public:
     void shutdown(bool wait = true) override;
     std::size_t size() const noexcept { return n_; }
 
-private:
+  private:
     void worker();
     std::size_t n_;
     std::mutex mu_;

@@ -34,7 +34,8 @@ struct future_awaiter : wait_point, waiter {
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) {
         task = h.promise().task;
-        if (st->loop != task->loop) throw std::runtime_error("awaiting a future that belongs to a different event loop");
+        if (st->loop != task->loop)
+            throw std::runtime_error("awaiting a future that belongs to a different event loop");
         on_done = &on_future_done;
         cancel = &on_cancel;
         st->add_waiter(this);
@@ -86,7 +87,8 @@ struct done_callback final : waiter, ready_node {
             else
                 self->fn();
         } catch (...) {
-            if (l) l->report_callback_error("Exception in a future's done callback", std::current_exception());
+            if (l)
+                l->report_callback_error("Exception in a future's done callback", std::current_exception());
         }
         delete self;
     }
@@ -105,9 +107,10 @@ struct done_callback final : waiter, ready_node {
 /// Python: asyncio.Future.
 template <class T = void>
 class future {
-    static_assert(!std::is_reference_v<T>, "future<T&> is not supported; use a pointer or std::reference_wrapper");
+    static_assert(!std::is_reference_v<T>,
+                  "future<T&> is not supported; use a pointer or std::reference_wrapper");
 
-public:
+  public:
     using value_type = T;
 
     future() noexcept = default;
@@ -133,17 +136,11 @@ public:
 
     /// The value; rethrows the stored exception; cancelled_error if cancelled;
     /// invalid_state_error while pending.
-    std::add_lvalue_reference_t<const T> result() const
-        requires(!std::is_void_v<T>)
-    {
+    std::add_lvalue_reference_t<const T> result() const requires(!std::is_void_v<T>) {
         state().rethrow_if_failed();
         return **static_cast<std::optional<T>*>(st_->value_storage());
     }
-    void result() const
-        requires std::is_void_v<T>
-    {
-        state().rethrow_if_failed();
-    }
+    void result() const requires std::is_void_v<T> { state().rethrow_if_failed(); }
 
     /// Null after success; the exception after failure; throws cancelled_error if cancelled and
     /// invalid_state_error while pending.
@@ -156,16 +153,13 @@ public:
     }
 
     template <class U = T>
-        requires(!std::is_void_v<T> && std::constructible_from<T, U &&>)
-    void set_result(U&& v) const {
+    requires(!std::is_void_v<T> && std::constructible_from<T, U&&>) void set_result(U&& v) const {
         auto& s = settable("set_result");
         static_cast<std::optional<T>*>(s.value_storage())->emplace(std::forward<U>(v));
         s.state = detail::fstate::done;
         s.fire();
     }
-    void set_result() const
-        requires std::is_void_v<T>
-    {
+    void set_result() const requires std::is_void_v<T> {
         auto& s = settable("set_result");
         static_cast<std::optional<std::monostate>*>(s.value_storage())->emplace();
         s.state = detail::fstate::done;
@@ -185,8 +179,8 @@ public:
 
     /// Calls `fn(future)` (or `fn()`) from the loop's ready queue once this is done.
     template <class F>
-        requires(std::is_invocable_v<F&, future<T>> || std::is_invocable_v<F&>)
-    void add_done_callback(F fn) const {
+    requires(std::is_invocable_v<F&, future<T>> ||
+             std::is_invocable_v<F&>) void add_done_callback(F fn) const {
         auto& s = state();
         s.ensure_loop();
         auto* cb = new detail::done_callback<T, F>(&s, std::move(fn));
@@ -200,12 +194,14 @@ public:
         st_->add_ref();
         return detail::future_awaiter<T, false>(st_);
     }
-    auto operator co_await() && noexcept { return detail::future_awaiter<T, true>(std::exchange(st_, nullptr)); }
+    auto operator co_await() && noexcept {
+        return detail::future_awaiter<T, true>(std::exchange(st_, nullptr));
+    }
 
     /// The shared state (library use).
     detail::future_state_base* state_ptr() const noexcept { return st_; }
 
-protected:
+  protected:
     detail::future_state_base& state() const {
         if (!st_) throw invalid_state_error("empty future handle");
         return *st_;

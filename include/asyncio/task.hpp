@@ -39,7 +39,7 @@ struct task_state final : task_core {
 /// use shield() to prevent that. Python: asyncio.Task.
 template <class T = void>
 class task : public future<T> {
-public:
+  public:
     task() noexcept = default;
     explicit task(detail::task_core* t) noexcept : future<T>(t) {}
 
@@ -63,7 +63,7 @@ public:
     void set_result(U&&) const = delete;
     void set_exception(std::exception_ptr) const = delete;
 
-private:
+  private:
     detail::task_core& core() const { return static_cast<detail::task_core&>(this->state()); }
 };
 

@@ -14,7 +14,7 @@ namespace asyncio::detail {
 namespace {
 
 class epoll_poller final : public poller {
-public:
+  public:
     epoll_poller() : fd_(::epoll_create1(EPOLL_CLOEXEC)) {
         if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
     }
@@ -35,10 +35,14 @@ public:
         e.data.fd = fd;
         int op = it == registered_.end() ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
         if (::epoll_ctl(fd_, op, fd, &e) < 0) {
-            if (op == EPOLL_CTL_MOD && errno == ENOENT) op = EPOLL_CTL_ADD;  // fd closed and reused
-            else if (op == EPOLL_CTL_ADD && errno == EEXIST) op = EPOLL_CTL_MOD;
-            else throw std::system_error(errno, std::generic_category(), "epoll_ctl");
-            if (::epoll_ctl(fd_, op, fd, &e) < 0) throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+            if (op == EPOLL_CTL_MOD && errno == ENOENT)
+                op = EPOLL_CTL_ADD;  // fd closed and reused
+            else if (op == EPOLL_CTL_ADD && errno == EEXIST)
+                op = EPOLL_CTL_MOD;
+            else
+                throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+            if (::epoll_ctl(fd_, op, fd, &e) < 0)
+                throw std::system_error(errno, std::generic_category(), "epoll_ctl");
         }
         registered_[fd] = ev;
     }
@@ -62,7 +66,7 @@ public:
         return n;
     }
 
-private:
+  private:
     int wait_raw(std::int64_t timeout_ns, epoll_event* evs, int max) {
 #ifdef SYS_epoll_pwait2
         if (have_pwait2_) {
@@ -78,7 +82,8 @@ private:
             have_pwait2_ = false;
         }
 #endif
-        int ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999999) / 1000000);  // round up: never early
+        int ms =
+            timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999999) / 1000000);  // round up: never early
         return ::epoll_wait(fd_, evs, max, ms);
     }
 

@@ -20,7 +20,7 @@
 namespace asyncio::detail {
 
 class frame_allocator {
-public:
+  public:
     static constexpr std::size_t granule = 16;
     static constexpr std::size_t max_recycled_size = 1024;
     static constexpr std::size_t classes = max_recycled_size / granule;
@@ -63,7 +63,7 @@ public:
         (void)size;
     }
 
-private:
+  private:
     struct block {
         block* next;
     };

@@ -66,7 +66,8 @@ struct future_state_base {
         fire();
     }
     void ensure_pending(const char* what) const {
-        if (state != fstate::pending) throw invalid_state_error(std::string(what) + ": future is already done");
+        if (state != fstate::pending)
+            throw invalid_state_error(std::string(what) + ": future is already done");
     }
     void ensure_loop() const {
         if (!loop) throw std::runtime_error("the future's event loop is gone");

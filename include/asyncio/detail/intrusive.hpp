@@ -14,11 +14,15 @@ struct ready_node {
     // owns the node (a task, an awaiter in a coroutine frame).
     void (*discard)(ready_node*) noexcept = nullptr;
     bool queued = false;  // in the ready queue now (so a second schedule is a no-op)
+    // As a timer's target: run at once when the timer expires instead of being queued. For
+    // nodes inside coroutine frames (a timeout's timer): nothing can then point at them once
+    // their owner has cancelled the timer.
+    bool fire_inline = false;
 };
 
 /// FIFO of ready nodes (singly linked, head/tail).
 class ready_queue {
-public:
+  public:
     bool empty() const noexcept { return head_ == nullptr; }
     void push(ready_node* n) noexcept {
         n->next_ready = nullptr;
@@ -61,7 +65,7 @@ public:
     }
     std::size_t size() const noexcept { return size_; }
 
-private:
+  private:
     ready_node* head_ = nullptr;
     ready_node* tail_ = nullptr;
     std::size_t size_ = 0;
@@ -76,7 +80,7 @@ struct list_hook {
 
 /// Circular doubly linked list with a sentinel; O(1) insert and unlink.
 class intrusive_list {
-public:
+  public:
     intrusive_list() noexcept { root_.prev = root_.next = &root_; }
     intrusive_list(const intrusive_list&) = delete;
     intrusive_list& operator=(const intrusive_list&) = delete;
@@ -103,7 +107,7 @@ public:
     list_hook* begin() noexcept { return root_.next; }
     list_hook* end() noexcept { return &root_; }
 
-private:
+  private:
     list_hook root_;
 };
 

@@ -23,7 +23,7 @@ class task_core;
 struct future_state_base;
 
 class loop_core {
-public:
+  public:
     loop_core() = default;
     loop_core(const loop_core&) = delete;
     loop_core& operator=(const loop_core&) = delete;
@@ -70,7 +70,7 @@ public:
 
     std::thread::id thread_id() const noexcept { return thread_; }
 
-protected:
+  protected:
     ~loop_core() = default;
 
     ready_queue ready_;

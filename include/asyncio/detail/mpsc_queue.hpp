@@ -11,7 +11,7 @@ struct mpsc_node {
 };
 
 class mpsc_queue {
-public:
+  public:
     mpsc_queue() noexcept : head_(&stub_), tail_(&stub_) {}
     mpsc_queue(const mpsc_queue&) = delete;
     mpsc_queue& operator=(const mpsc_queue&) = delete;
@@ -47,7 +47,7 @@ public:
         return nullptr;
     }
 
-private:
+  private:
     std::atomic<mpsc_node*> head_;
     mpsc_node* tail_;
     mpsc_node stub_;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "frame_allocator.hpp"
@@ -27,6 +28,28 @@ class task_core;
 /// throws at its next resumption instead).
 struct wait_point {
     bool (*cancel)(wait_point*, task_core*, const std::string& msg) = nullptr;
+};
+
+// Awaits an lvalue awaiter in place. GCC 12 copies the lvalue an await_transform returns
+// (even as a reference), which breaks awaiters that must not move (they are linked into lists).
+template <class A>
+struct lvalue_awaiter {
+    A& a;
+    decltype(auto) await_ready() { return a.await_ready(); }
+    template <class H>
+    decltype(auto) await_suspend(H h) {
+        return a.await_suspend(h);
+    }
+    decltype(auto) await_resume() { return a.await_resume(); }
+};
+
+template <class A>
+concept has_await_members = requires(A& a) {
+    a.await_ready();
+};
+template <class A>
+concept has_member_co_await = requires(A& a) {
+    a.operator co_await();
 };
 
 struct promise_base {
@@ -55,15 +78,21 @@ struct promise_base {
 
     // Records the co_await's source line (cheap: two stores), then hands the awaitable on.
     template <class A>
-    A&& await_transform(A&& a, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept {
+    decltype(auto) await_transform(A&& a, const char* file = __builtin_FILE(),
+                                   unsigned line = __builtin_LINE()) {
         await_file = file;
         await_line = line;
-        return static_cast<A&&>(a);
+        if constexpr (std::is_lvalue_reference_v<A> && has_await_members<std::remove_reference_t<A>>)
+            return lvalue_awaiter<std::remove_reference_t<A>>{a};
+        else if constexpr (std::is_lvalue_reference_v<A> && has_member_co_await<std::remove_reference_t<A>>)
+            return a.operator co_await();
+        else
+            return static_cast<A&&>(a);
     }
 };
 
 class task_core : public future_state_base, public ready_node {
-public:
+  public:
     explicit task_core(loop_core* l) : future_state_base(l) {
         is_task = true;
         run = &task_core::run_step;
@@ -123,9 +152,9 @@ public:
     /// Destroys the frames of a task that never finished (loop shutdown).
     void abandon() noexcept;
 
-    promise_base* innermost = nullptr;     // the frame to resume
-    std::coroutine_handle<> root;          // owned
-    std::coroutine_handle<> next_resume;   // set by a transfer; the driver resumes it
+    promise_base* innermost = nullptr;    // the frame to resume
+    std::coroutine_handle<> root;         // owned
+    std::coroutine_handle<> next_resume;  // set by a transfer; the driver resumes it
     wait_point* waiting = nullptr;
     std::string name;
     std::string cancel_message;
@@ -136,7 +165,7 @@ public:
     bool started = false;
     promise_base* root_promise = nullptr;
 
-private:
+  private:
     void finish() noexcept;
     static std::uint64_t next_id() noexcept {
         static std::atomic<std::uint64_t> n{0};  // Python names tasks Task-1, Task-2, ... per process
@@ -157,9 +186,7 @@ void promise_base::final_awaiter::await_suspend(std::coroutine_handle<P> h) noex
     }
 }
 
-inline void task_core::run_step(ready_node* n) noexcept {
-    static_cast<task_core*>(n)->step();
-}
+inline void task_core::run_step(ready_node* n) noexcept { static_cast<task_core*>(n)->step(); }
 
 inline void task_core::step() noexcept {
     waiting = nullptr;

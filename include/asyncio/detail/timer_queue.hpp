@@ -25,7 +25,7 @@ struct timer_id {
 };
 
 class timer_queue {
-public:
+  public:
     static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
 
     timer_id schedule(std::int64_t when, ready_node* target) {
@@ -87,7 +87,7 @@ public:
         maybe_compact();
     }
 
-private:
+  private:
     static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
     struct entry {
         std::int64_t when;
@@ -152,14 +152,15 @@ private:
         }
         if (stale_ <= 1024 || stale_ <= live_) return;
         auto stale = [this](const entry& e) { return !valid(e); };
-        fifo_.erase(std::remove_if(fifo_.begin() + static_cast<std::ptrdiff_t>(fifo_head_), fifo_.end(), stale),
-                    fifo_.end());
+        fifo_.erase(
+            std::remove_if(fifo_.begin() + static_cast<std::ptrdiff_t>(fifo_head_), fifo_.end(), stale),
+            fifo_.end());
         heap_.erase(std::remove_if(heap_.begin(), heap_.end(), stale), heap_.end());
         std::make_heap(heap_.begin(), heap_.end(), later);
         stale_ = 0;
     }
 
-public:
+  public:
     /// Hands every live timer's target to `fn` and empties the queue (loop shutdown).
     template <class Fn>
     void drain(Fn&& fn) {
@@ -178,7 +179,7 @@ public:
     /// Called by cancel paths that do not pop: keeps memory bounded when many timers are cancelled.
     void compact_if_needed() { maybe_compact(); }
 
-private:
+  private:
     std::vector<entry> fifo_;
     std::size_t fifo_head_ = 0;
     std::vector<entry> heap_;

@@ -17,12 +17,13 @@ template <class R, class... Args>
 class unique_function<R(Args...)> {
     static constexpr std::size_t inline_size = 3 * sizeof(void*);
 
-public:
+  public:
     unique_function() noexcept = default;
     unique_function(std::nullptr_t) noexcept {}
 
     template <class F, class D = std::decay_t<F>,
-              class = std::enable_if_t<!std::is_same_v<D, unique_function> && std::is_invocable_r_v<R, D&, Args...>>>
+              class = std::enable_if_t<!std::is_same_v<D, unique_function> &&
+                                       std::is_invocable_r_v<R, D&, Args...>>>
     unique_function(F&& f) {  // NOLINT: implicit like std::function
         if constexpr (sizeof(D) <= inline_size && alignof(D) <= alignof(std::max_align_t) &&
                       std::is_nothrow_move_constructible_v<D>) {
@@ -61,7 +62,7 @@ public:
         }
     }
 
-private:
+  private:
     struct ops_t {
         R (*call)(void*, Args&&...);
         void (*move)(void* from, void* to) noexcept;
