@@ -86,7 +86,7 @@ class as_completed_iterator {
             cancel = [](detail::wait_point* wp, detail::task_core* t, const std::string& msg) {
                 auto* self = static_cast<state*>(wp);
                 self->cancelled = true;
-                t->cancel_message = msg;
+                t->set_cancel_message(msg);
                 self->wake();
                 return true;
             };

@@ -127,10 +127,7 @@ class event_loop : public detail::loop_core {
             if (aw.state_ptr()->loop != this)
                 throw std::runtime_error("run_until_complete: the future belongs to a different event loop");
             run_until_done(aw.state_ptr());
-            if constexpr (std::is_void_v<typename A::value_type>)
-                return aw.result();
-            else
-                return typename A::value_type(aw.result());
+            return detail::take_result<typename A::value_type>(aw);
         }
     }
     /// Runs until `f` is done (the untyped core of run_until_complete).

@@ -47,10 +47,14 @@ struct future_awaiter : wait_point, waiter {
         st->rethrow_if_failed();
         if constexpr (!std::is_void_v<T>) {
             auto& v = *static_cast<std::optional<T>*>(st->value_storage());
-            if constexpr (Move) {
-                if (st->refs == 1) return std::move(*v);
+            if constexpr (!std::is_copy_constructible_v<T>) {
+                return std::move(*v);  // a move-only result cannot be shared: the awaiter takes it
+            } else {
+                if constexpr (Move) {
+                    if (st->refs == 1) return std::move(*v);
+                }
+                return *v;
             }
-            return *v;
         }
     }
 
@@ -217,6 +221,20 @@ class future {
 };
 
 namespace detail {
+/// The result of a done future or task, moved out for a move-only T (its one consumer:
+/// run, run_until_complete) and copied otherwise. Rethrows a stored exception.
+template <class T>
+T take_result(const future<T>& f) {
+    if constexpr (std::is_void_v<T>) {
+        f.result();
+    } else if constexpr (std::is_copy_constructible_v<T>) {
+        return T(f.result());
+    } else {
+        f.result();
+        return std::move(**static_cast<std::optional<T>*>(f.state_ptr()->value_storage()));
+    }
+}
+
 template <class T>
 future<T> make_future(loop_core* l) {
     return future<T>(new future_state<T>(l));

@@ -50,6 +50,7 @@ namespace detail {
 
 template <class T>
 outcome<stored_t<T>> take_outcome(future_state_base* st) {
+    st->log_exception = false;
     if (st->exception) {
         st->log_exception = false;
         return outcome<stored_t<T>>(st->exception);
@@ -95,9 +96,11 @@ coro<std::vector<stored_t<T>>> gather_vector(std::vector<future<T>> fs) {
                  child_wait::on_cancel_do::cancel_children_and_wait);
     for (std::size_t i = 0; i < fs.size(); ++i) w.set_child(i, fs[i].state_ptr());
     co_await w;
-    for (auto& f : fs) mark_retrieved(f.state_ptr());
-    finish_gather(w);
-    std::vector<stored_t<T>> out;
+    if (w.outer_cancelled() || w.first_error()) {
+        for (auto& f : fs) mark_retrieved(f.state_ptr());
+        finish_gather(w);
+    }
+    std::vector<stored_t<T>> out;  // every child succeeded: one pass takes the values
     out.reserve(fs.size());
     for (auto& f : fs) out.push_back(take_value<T>(f.state_ptr()));
     co_return out;
@@ -108,8 +111,10 @@ coro<std::vector<outcome<stored_t<T>>>> gather_vector_outcomes(std::vector<futur
     child_wait w(fs.size(), child_wait::until::all_done, child_wait::on_cancel_do::cancel_children_and_wait);
     for (std::size_t i = 0; i < fs.size(); ++i) w.set_child(i, fs[i].state_ptr());
     co_await w;
-    for (auto& f : fs) mark_retrieved(f.state_ptr());
-    if (w.outer_cancelled()) throw cancelled_error(w.cancel_message());
+    if (w.outer_cancelled()) {
+        for (auto& f : fs) mark_retrieved(f.state_ptr());
+        throw cancelled_error(w.cancel_message());
+    }
     std::vector<outcome<stored_t<T>>> out;
     out.reserve(fs.size());
     for (auto& f : fs) out.push_back(take_outcome<T>(f.state_ptr()));
@@ -124,7 +129,7 @@ std::vector<future<value_of_t<A>>> to_futures(std::vector<A>&& aws) {
         if constexpr (is_coro<A>::value)
             fs.push_back(as_future(std::move(a)));
         else
-            fs.push_back(as_future(a));
+            fs.push_back(std::move(a));  // a moved handle: the state is not touched
     }
     return fs;
 }
@@ -139,14 +144,18 @@ std::vector<future<value_of_t<A>>> to_futures(std::vector<A>&& aws) {
 /// Python: asyncio.gather(*aws).
 template <detail::composable... A>
 coro<std::tuple<detail::stored_t<detail::value_of_t<A>>...>> gather(A... aws) {
-    return detail::gather_tuple(detail::as_future(std::move(aws))...);
+    // A braced list is evaluated left to right: the children start in argument order, as in
+    // Python (function arguments would be evaluated in an unspecified order).
+    std::tuple<future<detail::value_of_t<A>>...> fs{detail::as_future(std::move(aws))...};
+    return std::apply([](auto&... f) { return detail::gather_tuple(std::move(f)...); }, fs);
 }
 
 /// As gather(aws...), but each child's failure is returned as its outcome; nothing is
 /// cancelled because a child failed. Python: asyncio.gather(*aws, return_exceptions=True).
 template <detail::composable... A>
 coro<std::tuple<outcome<detail::stored_t<detail::value_of_t<A>>>...>> gather(return_exceptions_t, A... aws) {
-    return detail::gather_tuple_outcomes(detail::as_future(std::move(aws))...);
+    std::tuple<future<detail::value_of_t<A>>...> fs{detail::as_future(std::move(aws))...};  // in order
+    return std::apply([](auto&... f) { return detail::gather_tuple_outcomes(std::move(f)...); }, fs);
 }
 
 /// gather over a range: results in input order.

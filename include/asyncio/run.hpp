@@ -36,10 +36,7 @@ T run(coro<T> main, run_options opts = {}) {
         t = loop.create_task(std::move(main), "main");
         return t.as_any();
     });
-    if constexpr (std::is_void_v<T>)
-        t.result();
-    else
-        return T(t.result());
+    return detail::take_result<T>(t);
 }
 
 }  // namespace asyncio

@@ -26,7 +26,7 @@ struct shield_leaf : wait_point, waiter {
             auto* self = static_cast<shield_leaf*>(wp);
             future_state_base::remove_waiter(self);  // the inner work runs on; only we stop waiting
             self->cancelled = true;
-            t->cancel_message = msg;
+            t->set_cancel_message(msg);
             t->wake();
             return true;
         };

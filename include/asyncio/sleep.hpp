@@ -35,7 +35,7 @@ struct sleep_awaiter : wait_point {
         auto* self = static_cast<sleep_awaiter*>(wp);
         if (!t->loop->cancel_timer(self->timer)) return false;  // fired already: the task is queued
         self->cancelled = true;
-        t->cancel_message = msg;
+        t->set_cancel_message(msg);
         t->wake();
         return true;
     }

@@ -44,7 +44,7 @@ class task : public future<T> {
     explicit task(detail::task_core* t) noexcept : future<T>(t) {}
 
     std::string get_name() const { return core().get_name(); }
-    void set_name(std::string name) const { core().name = std::move(name); }
+    void set_name(std::string name) const { core().set_name(std::move(name)); }
     /// Number of pending cancel requests (Python 3.11 Task.cancelling()).
     int cancelling() const { return core().cancelling(); }
     /// Takes back one cancel request; returns the remaining count (Python 3.11 Task.uncancel()).
@@ -79,7 +79,7 @@ task<T> make_task(loop_core* l, coro<T>&& c, std::string name) {
     st->root_promise = &h.promise();
     st->innermost = &h.promise();
     h.promise().task = st;
-    st->name = std::move(name);
+    if (!name.empty()) st->set_name(std::move(name));
     l->schedule(st);
     return task<T>(st);
 }

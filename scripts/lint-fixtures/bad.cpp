@@ -40,3 +40,9 @@ asyncio::coro<void> braces(int a) {
                                     asyncio::wait_options{.timeout = std::chrono::seconds(1)});  // expect: braced-init
     (void)v; (void)s; (void)t; (void)r;
 }
+
+// A capturing lambda that is only an argument inside a co_await statement.
+asyncio::coro<void> lambda_argument(int p) {
+    auto r = co_await asyncio::get_running_loop().run_in_executor(nullptr, [p]() { return p; });  // expect: capturing-lambda
+    (void)r;
+}

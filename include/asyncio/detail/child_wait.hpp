@@ -40,24 +40,25 @@ class child_wait : public wait_point {
         has_deadline_ = true;
     }
 
-    bool await_ready() {
-        for (std::size_t i = 0; i < n_; ++i) {
-            if (children_[i].st->done()) {
-                if (!note_done(children_[i].st)) return true;
-            } else {
-                ++pending_;
-            }
-        }
-        return satisfied();
-    }
+    bool await_ready() const noexcept { return n_ == 0; }
+    // One pass over the children (with a million children each one is a cache miss): note the
+    // ones already done, listen to the others.
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
         task_ = h.promise().task;
         loop_ = task_->loop;
-        for (std::size_t i = 0; i < n_; ++i)
-            if (!children_[i].st->done()) children_[i].st->add_waiter(&children_[i]);
+        bool stop_early = false;
+        for (std::size_t i = 0; i < n_; ++i) {
+            future_state_base* st = children_[i].st;
+            if (st->done()) {
+                if (!note_done(st)) stop_early = true;
+            } else {
+                ++pending_;
+                st->add_waiter(&children_[i]);
+            }
+        }
         if (first_error_ && until_ == until::first_failure_cancels_rest) cancel_children({});
-        if (satisfied()) {
+        if (stop_early || satisfied()) {
             detach_if_stopping();
             return false;
         }
@@ -115,7 +116,10 @@ class child_wait : public wait_point {
         bool failed = st->state == fstate::cancelled || st->exception;
         if (failed && !first_error_) first_error_ = st->exception;
         if (until_ == until::first_done) return false;
-        if (until_ == until::first_exception && st->state == fstate::done && st->exception) return false;
+        if (until_ == until::first_exception && st->state == fstate::done && st->exception) {
+            first_exception_seen_ = true;
+            return false;
+        }
         return true;
     }
     bool satisfied() const noexcept {

@@ -11,6 +11,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -112,7 +113,7 @@ class task_core : public future_state_base, public ready_node {
             if (wp->cancel(wp, this, msg)) return true;
         }
         must_cancel = true;
-        cancel_message = msg;
+        set_cancel_message(msg);
         return true;
     }
     int cancelling() const noexcept { return num_cancels_requested; }
@@ -122,7 +123,7 @@ class task_core : public future_state_base, public ready_node {
         }
         return num_cancels_requested;
     }
-    std::string get_name() const { return name.empty() ? "Task-" + std::to_string(id) : name; }
+    std::string get_name() const { return has_name() ? extras->name : "Task-" + std::to_string(id); }
 
     // --- used by awaitables ---------------------------------------------------------------
     /// Called from a leaf's await_suspend: the task now waits at `wp`. A cancellation that is
@@ -130,7 +131,13 @@ class task_core : public future_state_base, public ready_node {
     /// suspends on).
     void suspend_at(wait_point* wp) {
         waiting = wp;
-        if (must_cancel && wp->cancel(wp, this, cancel_message)) must_cancel = false;
+        if (must_cancel) {
+            std::string msg = take_cancel_message();
+            if (wp->cancel(wp, this, msg))
+                must_cancel = false;
+            else
+                set_cancel_message(msg);
+        }
     }
     /// Wakes the task from a leaf (through the ready queue, never inline).
     void wake() noexcept {
@@ -141,10 +148,18 @@ class task_core : public future_state_base, public ready_node {
     void throw_if_cancel_pending() {
         if (must_cancel) {
             must_cancel = false;
-            throw cancelled_error(std::exchange(cancel_message, {}));
+            throw cancelled_error(take_cancel_message());
         }
     }
-    std::string take_cancel_message() { return std::exchange(cancel_message, {}); }
+    // Names and cancel messages are rare: they live in a side allocation, not in every task.
+    std::string take_cancel_message() {
+        return extras ? std::exchange(extras->cancel_message, {}) : std::string();
+    }
+    void set_cancel_message(const std::string& msg) {
+        if (!msg.empty() || extras) ensure_extras().cancel_message = msg;
+    }
+    void set_name(std::string n) { ensure_extras().name = std::move(n); }
+    bool has_name() const noexcept { return extras && !extras->name.empty(); }
 
     /// Starts or resumes the task (the ready-queue entry point).
     static void run_step(ready_node* n) noexcept;
@@ -156,8 +171,11 @@ class task_core : public future_state_base, public ready_node {
     std::coroutine_handle<> root;         // owned
     std::coroutine_handle<> next_resume;  // set by a transfer; the driver resumes it
     wait_point* waiting = nullptr;
-    std::string name;
-    std::string cancel_message;
+    struct task_extras {
+        std::string name;
+        std::string cancel_message;
+    };
+    std::unique_ptr<task_extras> extras;
     std::uint64_t id = 0;
     int num_cancels_requested = 0;
     bool must_cancel = false;
@@ -166,6 +184,10 @@ class task_core : public future_state_base, public ready_node {
     promise_base* root_promise = nullptr;
 
   private:
+    task_extras& ensure_extras() {
+        if (!extras) extras = std::make_unique<task_extras>();
+        return *extras;
+    }
     void finish() noexcept;
     static std::uint64_t next_id() noexcept {
         static std::atomic<std::uint64_t> n{0};  // Python names tasks Task-1, Task-2, ... per process

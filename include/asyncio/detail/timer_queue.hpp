@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <vector>
 
@@ -41,7 +42,7 @@ class timer_queue {
         sl.target = target;
         sl.live = true;
         entry e{when, seq_++, s, sl.gen};
-        if (fifo_head_ == fifo_.size() || fifo_.back().when <= when)
+        if (fifo_.empty() || fifo_.back().when <= when)
             fifo_.push_back(e);
         else {
             heap_.push_back(e);
@@ -118,20 +119,17 @@ class timer_queue {
         --live_;
     }
     const entry* front() const noexcept {
-        const entry* f = fifo_head_ < fifo_.size() ? &fifo_[fifo_head_] : nullptr;
+        const entry* f = fifo_.empty() ? nullptr : &fifo_.front();
         const entry* h = heap_.empty() ? nullptr : &heap_.front();
         if (!f) return h;
         if (!h) return f;
         return later(*f, *h) ? h : f;
     }
     void pop_front_entry() noexcept {
-        const entry* f = fifo_head_ < fifo_.size() ? &fifo_[fifo_head_] : nullptr;
+        const entry* f = fifo_.empty() ? nullptr : &fifo_.front();
         const entry* h = heap_.empty() ? nullptr : &heap_.front();
         if (f && (!h || !later(*f, *h))) {
-            if (++fifo_head_ == fifo_.size()) {
-                fifo_.clear();
-                fifo_head_ = 0;
-            }
+            fifo_.pop_front();
         } else {
             std::pop_heap(heap_.begin(), heap_.end(), later);
             heap_.pop_back();
@@ -146,15 +144,9 @@ class timer_queue {
         }
     }
     void maybe_compact() {
-        if (fifo_head_ > 4096 && fifo_head_ * 2 > fifo_.size()) {
-            fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(fifo_head_));
-            fifo_head_ = 0;
-        }
         if (stale_ <= 1024 || stale_ <= live_) return;
         auto stale = [this](const entry& e) { return !valid(e); };
-        fifo_.erase(
-            std::remove_if(fifo_.begin() + static_cast<std::ptrdiff_t>(fifo_head_), fifo_.end(), stale),
-            fifo_.end());
+        fifo_.erase(std::remove_if(fifo_.begin(), fifo_.end(), stale), fifo_.end());
         heap_.erase(std::remove_if(heap_.begin(), heap_.end(), stale), heap_.end());
         std::make_heap(heap_.begin(), heap_.end(), later);
         stale_ = 0;
@@ -172,7 +164,6 @@ class timer_queue {
             }
         }
         fifo_.clear();
-        fifo_head_ = 0;
         heap_.clear();
         stale_ = 0;
     }
@@ -180,10 +171,11 @@ class timer_queue {
     void compact_if_needed() { maybe_compact(); }
 
   private:
-    std::vector<entry> fifo_;
-    std::size_t fifo_head_ = 0;
+    // Deques: no reallocation (a million timers are not copied while they grow) and the FIFO
+    // gives its blocks back as it drains.
+    std::deque<entry> fifo_;
     std::vector<entry> heap_;
-    std::vector<slot> slots_;
+    std::deque<slot> slots_;
     std::uint32_t free_head_ = none;
     std::uint64_t seq_ = 0;
     std::size_t live_ = 0;
