@@ -107,7 +107,7 @@ class as_completed_iterator {
             detail::task_core* t = detail::running_loop_core()->current_task();
             if (cancelled) {
                 cancelled = false;
-                throw cancelled_error(t->take_cancel_message());
+                throw t->take_cancellation();
             }
             t->throw_if_cancel_pending();
         }

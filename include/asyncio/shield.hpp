@@ -34,7 +34,7 @@ struct shield_leaf : wait_point, waiter {
         task->suspend_at(this);
     }
     void await_resume() {
-        if (cancelled) throw cancelled_error(task->take_cancel_message());
+        if (cancelled) throw task->take_cancellation();
         if (task) task->throw_if_cancel_pending();
     }
     future_state_base* st;

@@ -28,7 +28,7 @@ struct sleep_awaiter : wait_point {
         task->suspend_at(this);
     }
     void await_resume() {
-        if (cancelled) throw cancelled_error(task->take_cancel_message());
+        if (cancelled) throw task->take_cancellation();
         task->throw_if_cancel_pending();
     }
     static bool on_cancel(wait_point* wp, task_core* t, const std::string& msg) {

@@ -101,6 +101,14 @@ class task_core : public future_state_base, public ready_node {
         add_ref();  // the loop's reference while pending
     }
 
+    ~task_core() override {
+        // Reported here rather than in ~future_state_base, where the name (in `extras`) is gone.
+        if (log_exception && loop) {
+            log_exception = false;
+            loop->report_unretrieved(this, exception);
+        }
+    }
+
     /// Moves the finished root frame's result into the task's value (knows T).
     virtual void take_root_result() = 0;
 
@@ -154,6 +162,13 @@ class task_core : public future_state_base, public ready_node {
     // Names and cancel messages are rare: they live in a side allocation, not in every task.
     std::string take_cancel_message() {
         return extras ? std::exchange(extras->cancel_message, {}) : std::string();
+    }
+    /// The error a leaf throws when its cancel hook took a cancellation. Cancel requests made
+    /// since are delivered with it, not again at the next co_await (Python: one CancelledError
+    /// per step, carrying the latest message).
+    cancelled_error take_cancellation() {
+        must_cancel = false;
+        return cancelled_error(take_cancel_message());
     }
     void set_cancel_message(const std::string& msg) {
         if (!msg.empty() || extras) ensure_extras().cancel_message = msg;
