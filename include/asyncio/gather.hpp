@@ -66,32 +66,62 @@ inline void finish_gather(child_wait& w) {
     if (w.first_error()) std::rethrow_exception(w.first_error());
 }
 
-template <class... T>
-coro<std::tuple<stored_t<T>...>> gather_tuple(future<T>... fs) {
-    std::array<future_state_base*, sizeof...(T)> states{fs.state_ptr()...};
-    child_wait w(sizeof...(T), child_wait::until::first_failure_cancels_rest,
+template <class A>
+std::vector<future<value_of_t<A>>> to_futures(std::vector<A>&& aws) {
+    std::vector<future<value_of_t<A>>> fs;
+    fs.reserve(aws.size());
+    for (auto& a : aws) {
+        if constexpr (is_coro<A>::value)
+            fs.push_back(as_future(std::move(a)));
+        else
+            fs.push_back(std::move(a));  // a moved handle: the state is not touched
+    }
+    return fs;
+}
+
+// The children become tasks when the gather coroutine starts, not when gather() is called: a
+// gather that never runs (cancelled before its first step) leaves no orphan children behind.
+// A braced list is evaluated left to right: children start in argument order, as in Python.
+template <class... A>
+coro<std::tuple<stored_t<value_of_t<A>>...>> gather_tuple(A... aws) {
+    std::tuple<future<value_of_t<A>>...> fs{as_future(std::move(aws))...};
+    auto states = std::apply(
+        [](auto&... f) { return std::array<future_state_base*, sizeof...(A)>{f.state_ptr()...}; }, fs);
+    child_wait w(sizeof...(A), child_wait::until::first_failure_cancels_rest,
                  child_wait::on_cancel_do::cancel_children_and_wait);
     for (std::size_t i = 0; i < states.size(); ++i) w.set_child(i, states[i]);
     co_await w;
     for (auto* st : states) mark_retrieved(st);
     finish_gather(w);
-    co_return std::tuple<stored_t<T>...>(take_value<T>(fs.state_ptr())...);
+    co_return std::apply(
+        [](auto&... f) {
+            return std::tuple<stored_t<value_of_t<A>>...>(take_value<value_of_t<A>>(f.state_ptr())...);
+        },
+        fs);
 }
 
-template <class... T>
-coro<std::tuple<outcome<stored_t<T>>...>> gather_tuple_outcomes(future<T>... fs) {
-    std::array<future_state_base*, sizeof...(T)> states{fs.state_ptr()...};
-    child_wait w(sizeof...(T), child_wait::until::all_done,
+template <class... A>
+coro<std::tuple<outcome<stored_t<value_of_t<A>>>...>> gather_tuple_outcomes(A... aws) {
+    std::tuple<future<value_of_t<A>>...> fs{as_future(std::move(aws))...};
+    auto states = std::apply(
+        [](auto&... f) { return std::array<future_state_base*, sizeof...(A)>{f.state_ptr()...}; }, fs);
+    child_wait w(sizeof...(A), child_wait::until::all_done,
                  child_wait::on_cancel_do::cancel_children_and_wait);
     for (std::size_t i = 0; i < states.size(); ++i) w.set_child(i, states[i]);
     co_await w;
     for (auto* st : states) mark_retrieved(st);
     if (w.outer_cancelled()) throw cancelled_error(w.cancel_message());
-    co_return std::tuple<outcome<stored_t<T>>...>(take_outcome<T>(fs.state_ptr())...);
+    co_return std::apply(
+        [](auto&... f) {
+            return std::tuple<outcome<stored_t<value_of_t<A>>>...>(
+                take_outcome<value_of_t<A>>(f.state_ptr())...);
+        },
+        fs);
 }
 
-template <class T>
-coro<std::vector<stored_t<T>>> gather_vector(std::vector<future<T>> fs) {
+template <class A, class T = value_of_t<A>>
+coro<std::vector<stored_t<T>>> gather_vector(std::vector<A> aws) {
+    std::vector<future<T>> fs = to_futures(std::move(aws));
     child_wait w(fs.size(), child_wait::until::first_failure_cancels_rest,
                  child_wait::on_cancel_do::cancel_children_and_wait);
     for (std::size_t i = 0; i < fs.size(); ++i) w.set_child(i, fs[i].state_ptr());
@@ -106,8 +136,9 @@ coro<std::vector<stored_t<T>>> gather_vector(std::vector<future<T>> fs) {
     co_return out;
 }
 
-template <class T>
-coro<std::vector<outcome<stored_t<T>>>> gather_vector_outcomes(std::vector<future<T>> fs) {
+template <class A, class T = value_of_t<A>>
+coro<std::vector<outcome<stored_t<T>>>> gather_vector_outcomes(std::vector<A> aws) {
+    std::vector<future<T>> fs = to_futures(std::move(aws));
     child_wait w(fs.size(), child_wait::until::all_done, child_wait::on_cancel_do::cancel_children_and_wait);
     for (std::size_t i = 0; i < fs.size(); ++i) w.set_child(i, fs[i].state_ptr());
     co_await w;
@@ -121,22 +152,10 @@ coro<std::vector<outcome<stored_t<T>>>> gather_vector_outcomes(std::vector<futur
     co_return out;
 }
 
-template <class A>
-std::vector<future<value_of_t<A>>> to_futures(std::vector<A>&& aws) {
-    std::vector<future<value_of_t<A>>> fs;
-    fs.reserve(aws.size());
-    for (auto& a : aws) {
-        if constexpr (is_coro<A>::value)
-            fs.push_back(as_future(std::move(a)));
-        else
-            fs.push_back(std::move(a));  // a moved handle: the state is not touched
-    }
-    return fs;
-}
-
 }  // namespace detail
 
-/// Runs every argument (coro, task or future) concurrently; a coro becomes a task at once.
+/// Runs every argument (coro, task or future) concurrently; each coro becomes a task when the
+/// gather starts (it is lazy, like every coro: a gather never awaited starts nothing).
 /// Returns their results in argument order (`void` gives std::monostate).
 /// Throws: the first child's exception (a cancelled child fails with cancelled_error); the
 /// other children are cancelled and awaited first, so no child outlives the call.
@@ -144,30 +163,26 @@ std::vector<future<value_of_t<A>>> to_futures(std::vector<A>&& aws) {
 /// Python: asyncio.gather(*aws).
 template <detail::composable... A>
 coro<std::tuple<detail::stored_t<detail::value_of_t<A>>...>> gather(A... aws) {
-    // A braced list is evaluated left to right: the children start in argument order, as in
-    // Python (function arguments would be evaluated in an unspecified order).
-    std::tuple<future<detail::value_of_t<A>>...> fs{detail::as_future(std::move(aws))...};
-    return std::apply([](auto&... f) { return detail::gather_tuple(std::move(f)...); }, fs);
+    return detail::gather_tuple(std::move(aws)...);
 }
 
 /// As gather(aws...), but each child's failure is returned as its outcome; nothing is
 /// cancelled because a child failed. Python: asyncio.gather(*aws, return_exceptions=True).
 template <detail::composable... A>
 coro<std::tuple<outcome<detail::stored_t<detail::value_of_t<A>>>...>> gather(return_exceptions_t, A... aws) {
-    std::tuple<future<detail::value_of_t<A>>...> fs{detail::as_future(std::move(aws))...};  // in order
-    return std::apply([](auto&... f) { return detail::gather_tuple_outcomes(std::move(f)...); }, fs);
+    return detail::gather_tuple_outcomes(std::move(aws)...);
 }
 
 /// gather over a range: results in input order.
 template <detail::composable A>
 coro<std::vector<detail::stored_t<detail::value_of_t<A>>>> gather(std::vector<A> aws) {
-    return detail::gather_vector(detail::to_futures(std::move(aws)));
+    return detail::gather_vector(std::move(aws));
 }
 
 template <detail::composable A>
 coro<std::vector<outcome<detail::stored_t<detail::value_of_t<A>>>>> gather(return_exceptions_t,
                                                                            std::vector<A> aws) {
-    return detail::gather_vector_outcomes(detail::to_futures(std::move(aws)));
+    return detail::gather_vector_outcomes(std::move(aws));
 }
 
 }  // namespace asyncio

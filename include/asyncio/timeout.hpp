@@ -38,12 +38,17 @@ class timeout_scope : ready_node {
         }
     }
     bool expired() const noexcept { return expired_; }
+    /// The expiry found another cancellation requested but not yet delivered (the task's
+    /// must_cancel): both arrive as one cancelled_error, which is then not ours to convert, even
+    /// when that request predates the block and so hides from the cancelling() count (gh-134471).
+    bool merged_with_pending_cancel() const noexcept { return merged_; }
 
   private:
     static void expire(ready_node* n) noexcept {
         auto* self = static_cast<timeout_scope*>(n);
         self->timer_ = {};
         self->expired_ = true;
+        self->merged_ = self->task_->must_cancel;
         try {
             self->task_->cancel();
         } catch (...) {
@@ -52,6 +57,7 @@ class timeout_scope : ready_node {
     task_core* task_;
     timer_id timer_;
     bool expired_ = false;
+    bool merged_ = false;
 };
 
 template <class Rep, class Period>
@@ -94,7 +100,9 @@ coro<block_result_t<F>> timeout_block(std::int64_t deadline_ns, F fn) {
         scope.disarm();
         // Only the cancellation this timeout caused becomes timeout_error; any other (an outside
         // cancel, counted by cancelling()) goes on as cancelled_error (gh-86296, gh-134471).
-        if (scope.expired() && t->uncancel() <= cancelling_at_entry && was_cancelled) throw timeout_error();
+        if (scope.expired() && t->uncancel() <= cancelling_at_entry && was_cancelled &&
+            !scope.merged_with_pending_cancel())
+            throw timeout_error();
     }
     if (error) std::rethrow_exception(error);
     if constexpr (!std::is_void_v<R>) co_return std::move(*result);

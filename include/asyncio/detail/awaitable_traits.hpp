@@ -45,6 +45,14 @@ template <class T>
 future<T> as_future(const future<T>& f) {
     return f;
 }
+template <class T>
+future<T> as_future(task<T>&& t) {
+    return std::move(t);
+}
+template <class T>
+future<T> as_future(future<T>&& f) {
+    return std::move(f);
+}
 
 /// The value of a done future, moved out when nobody else holds the state.
 template <class T>
