@@ -144,6 +144,14 @@ struct event_loop::impl {
     detail::mpsc_queue inbox;
     std::atomic<bool> wake_pending{false};
     std::atomic<bool> closed{false};
+    // Threads inside call_soon_threadsafe. The node is visible to the loop as soon as it is
+    // pushed, before its producer has written the eventfd: close() waits for this to drop to 0
+    // so that no producer still touches the loop (or its eventfd) once it is closed or destroyed.
+    std::atomic<int> producers{0};
+    void wait_for_producers() const noexcept {
+        // seq_cst (not just acquire): with close()'s store of `closed` this is Dekker's pattern.
+        while (producers.load() != 0) std::this_thread::yield();
+    }
     struct fd_watch {
         detail::callback_node* reader = nullptr;
         detail::callback_node* writer = nullptr;
@@ -178,6 +186,7 @@ event_loop::~event_loop() {
         std::abort();
     }
     close();
+    impl_->wait_for_producers();  // one that found the loop closed may still be on its way out
     // Futures that outlive their loop (a handle kept by the user) forget it: their methods then
     // throw instead of touching freed memory.
     while (detail::list_hook* h = futures_.pop_front()) {
@@ -191,6 +200,7 @@ void event_loop::close() {
     if (closed_) return;
     closed_ = true;
     impl_->closed.store(true);
+    impl_->wait_for_producers();  // from here on every caller sees `closed` and throws
     for (auto& [signo, w] : impl_->signals) {
         ::sigaction(signo, &w.previous, nullptr);
         detail::g_signal_wake_fd[signo].store(0);
@@ -352,6 +362,11 @@ void event_loop::run_once() {
 }
 
 void event_loop::call_soon_threadsafe(detail::unique_function<void()> fn) {
+    impl_->producers.fetch_add(1);  // seq_cst, paired with close(): closed.store, then producers.load
+    struct leave {
+        std::atomic<int>& p;
+        ~leave() { p.fetch_sub(1, std::memory_order_release); }  // our last touch of the loop
+    } guard{impl_->producers};
     if (impl_->closed.load()) throw std::runtime_error("Event loop is closed");
     auto* n = new detail::threadsafe_node(std::move(fn), this);
     impl_->inbox.push(n);

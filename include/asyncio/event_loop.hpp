@@ -111,7 +111,7 @@ class timer_handle : public handle {
     }
 };
 
-class event_loop : public detail::loop_core {
+class event_loop final : public detail::loop_core {
   public:
     explicit event_loop(loop_options opts = {});
     ~event_loop();
@@ -281,7 +281,10 @@ auto event_loop::run_in_executor(executor* ex, F fn) -> future<std::invoke_resul
         } catch (...) {
             err = std::current_exception();
         }
-        call_soon_threadsafe([this, st, value = std::move(value), err]() mutable {
+        // `err` is moved, not copied: the exception must not be released on this thread after
+        // the hand-off (the loop thread may be using it; libstdc++'s uninstrumented refcount
+        // then looks like a data race to ThreadSanitizer).
+        auto deliver = [this, st, value = std::move(value), err = std::move(err)]() mutable {
             if (!st->done()) {
                 if (err)
                     st->set_exception_value(err);
@@ -293,7 +296,13 @@ auto event_loop::run_in_executor(executor* ex, F fn) -> future<std::invoke_resul
             }
             st->release();
             keepalive_release();
-        });
+        };
+        try {
+            call_soon_threadsafe(std::move(deliver));
+        } catch (const std::runtime_error&) {
+            // The loop was closed meanwhile (Python logs and drops the result too). The state
+            // cannot be released from this thread (its count is not atomic): it leaks.
+        }
     };
     try {
         ex->submit(std::move(job));
