@@ -109,8 +109,8 @@ TEST(ThreadPoolExecutor, ShutdownWaitRunsEveryQueuedJob) {
 TEST(ThreadPoolExecutor, ShutdownWithoutWaitStopsSubmitsButQueuedJobsStillRun) {
     std::atomic<int> count{0};
     {
+        std::latch gate(1);  // declared first: it must outlive the pool's threads, which wait on it
         asyncio::thread_pool_executor pool(2);
-        std::latch gate(1);
         for (int i = 0; i < 2; ++i) {
             pool.submit([&gate, &count] {
                 gate.wait();
