@@ -1,0 +1,189 @@
+// asyncio-cpp's program for the workloads of shared/bench/SPEC.md; the same command line as the
+// Asio peer (peers/asio/asio_bench.cpp), so run_all.sh measures it in the same pass as the peers.
+//
+// usage:
+//   asyncio_bench spawn N
+//   asyncio_bench sleep N [SECONDS=0.5]
+//   asyncio_bench pingpong M
+//   (echo PORT and http PORT come later)
+//
+// Each workload prints exactly one `RESULT workload=... impl=asyncio-cpp ...` line on stdout and
+// exits non-zero (without a RESULT line) when its result is wrong. Timing (SPEC "Timing"): the clock
+// starts just before the first task is created and stops right after the awaited result is
+// available; the "before" RSS (from /proc/self/statm) is read just before the clock starts.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <asyncio/asyncio.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+constexpr const char* impl_name = "asyncio-cpp";
+
+long peak_rss_kb() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+// Current resident set (not the peak), from /proc/self/statm.
+long rss_kb() {
+    long size = 0, res = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &size, &res) != 2) res = 0;
+        std::fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+double secs_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
+
+// ---------------------------------------------------------------- spawn
+// Returns at once: the task finishes in its first step, without suspending.
+asyncio::coro<long long> spawn_child(long long i) { co_return i * 2; }
+
+asyncio::coro<int> spawn_main(long long n) {
+    std::vector<asyncio::task<long long>> tasks;
+    tasks.reserve(static_cast<std::size_t>(n));  // untouched pages: their use still counts in rss
+    (void)rss_kb();                              // same work as the sleep workload before its clock
+    auto t0 = clk::now();
+    // The creator does not yield here: all N frames exist before any task runs.
+    for (long long i = 0; i < n; i++) tasks.push_back(asyncio::create_task(spawn_child(i)));
+    std::vector<long long> results = co_await asyncio::gather(std::move(tasks));
+    double s = secs_since(t0);
+    long peak = peak_rss_kb();
+    long long sum = 0;
+    for (long long r : results) sum += r;
+    if (static_cast<long long>(results.size()) != n || sum != n * (n - 1)) {
+        std::fprintf(stderr, "spawn: bad sum %lld (expected %lld)\n", sum, n * (n - 1));
+        co_return 1;
+    }
+    std::printf("RESULT workload=spawn impl=%s n=%lld seconds=%.4f per_op_ns=%.0f rss_kb=%ld\n", impl_name, n,
+                s, s / static_cast<double>(n) * 1e9, peak);
+    co_return 0;
+}
+
+// ---------------------------------------------------------------- sleep
+asyncio::coro<long long> sleep_child(long long i, std::chrono::nanoseconds delay) {
+    co_await asyncio::sleep(delay);
+    co_return i;
+}
+
+asyncio::coro<int> sleep_main(long long n, double delay_s) {
+    auto delay = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(delay_s));
+    std::vector<asyncio::task<long long>> tasks;
+    tasks.reserve(static_cast<std::size_t>(n));  // untouched pages: their use still counts in rss
+    long base = rss_kb();
+    auto t0 = clk::now();
+    for (long long i = 0; i < n; i++) tasks.push_back(asyncio::create_task(sleep_child(i, delay)));
+    double created = secs_since(t0);
+    std::vector<long long> results = co_await asyncio::gather(std::move(tasks));
+    double s = secs_since(t0);
+    long peak = peak_rss_kb();
+    if (static_cast<long long>(results.size()) != n || results[static_cast<std::size_t>(n - 1)] != n - 1) {
+        std::fprintf(stderr, "sleep: bad result\n");
+        co_return 1;
+    }
+    std::printf(
+        "RESULT workload=sleep impl=%s n=%lld seconds=%.4f overhead_ms=%.1f create_ms=%.1f rss_kb=%ld "
+        "bytes_per_task=%.0f\n",
+        impl_name, n, s, (s - delay_s) * 1e3, created * 1e3, peak,
+        static_cast<double>(peak - base) * 1024.0 / static_cast<double>(n));
+    co_return 0;
+}
+
+// ---------------------------------------------------------------- pingpong
+// No queues yet: a single-slot channel is the future of its next hand-off. The sender sets it;
+// the receiver awaits it and then puts a fresh future in the slot for the next hand-off. The
+// protocol (A sends on AB only after B has received the previous AB value and replaced the slot)
+// guarantees a sender never finds a used future.
+struct slot {
+    asyncio::future<long long> fut;
+};
+
+asyncio::coro<long long> pingpong_a(slot& ab, slot& ba, long long rounds, asyncio::event_loop& loop) {
+    long long v = 0;
+    for (long long i = 0; i < rounds; i++) {
+        ab.fut.set_result(v + 1);  // put v+1 into AB
+        v = co_await ba.fut;       // take v from BA
+        ba.fut = loop.create_future<long long>();
+    }
+    co_return v;  // A receives the last value
+}
+
+asyncio::coro<void> pingpong_b(slot& ab, slot& ba, long long rounds, asyncio::event_loop& loop) {
+    for (long long i = 0; i < rounds; i++) {
+        long long v = co_await ab.fut;  // take v from AB
+        ab.fut = loop.create_future<long long>();
+        ba.fut.set_result(v + 1);  // put v+1 into BA
+    }
+}
+
+asyncio::coro<int> pingpong_main(long long m) {
+    asyncio::event_loop& loop = asyncio::get_running_loop();
+    long long rounds = m / 2;
+    slot ab{loop.create_future<long long>()};
+    slot ba{loop.create_future<long long>()};
+    (void)rss_kb();
+    auto t0 = clk::now();
+    asyncio::task<long long> a = asyncio::create_task(pingpong_a(ab, ba, rounds, loop));
+    asyncio::task<void> b = asyncio::create_task(pingpong_b(ab, ba, rounds, loop));
+    auto both = co_await asyncio::gather(std::move(a), std::move(b));
+    double s = secs_since(t0);
+    long peak = peak_rss_kb();
+    long long final_v = std::get<0>(both);
+    if (final_v != 2 * rounds) {
+        std::fprintf(stderr, "pingpong: bad final value %lld (expected %lld)\n", final_v, 2 * rounds);
+        co_return 1;
+    }
+    double ops = static_cast<double>(2 * rounds);
+    std::printf("RESULT workload=pingpong impl=%s m=%lld seconds=%.4f per_op_ns=%.0f rss_kb=%ld\n", impl_name,
+                2 * rounds, s, s / ops * 1e9, peak);
+    co_return 0;
+}
+
+int usage(const char* argv0) {
+    std::fprintf(stderr,
+                 "usage: %s spawn N | sleep N [SECONDS=0.5] | pingpong M\n"
+                 "       (echo PORT and http PORT are not implemented yet)\n",
+                 argv0);
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) return usage(argv[0]);
+    std::string what = argv[1];
+    long long arg = std::atoll(argv[2]);
+    int rc = 0;
+    if (what == "spawn" || what == "sleep" || what == "pingpong") {
+        long long min_size = what == "pingpong" ? 2 : 1;  // pingpong: at least one round trip
+        if (arg < min_size) {
+            std::fprintf(stderr, "%s: %s needs a size of at least %lld (got '%s')\n", argv[0], what.c_str(),
+                         min_size, argv[2]);
+            return 2;
+        }
+        if (what == "spawn")
+            rc = asyncio::run(spawn_main(arg));
+        else if (what == "sleep")
+            rc = asyncio::run(sleep_main(arg, argc > 3 ? std::atof(argv[3]) : 0.5));
+        else
+            rc = asyncio::run(pingpong_main(arg));
+    } else if (what == "echo" || what == "http") {
+        std::fprintf(stderr, "%s: workload '%s' is not implemented yet\n", argv[0], what.c_str());
+        return 2;
+    } else {
+        std::fprintf(stderr, "%s: unknown workload '%s'\n", argv[0], what.c_str());
+        return usage(argv[0]);
+    }
+    std::fflush(stdout);
+    return rc;
+}
