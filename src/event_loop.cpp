@@ -173,7 +173,23 @@ event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
     else if (const char* d = std::getenv("ASYNCIO_DEBUG"))
         debug_ = d[0] != '\0' && d[0] != '0';
     clock_ = opts.clock;
-    // backend: epoll is the one backend so far; io_uring arrives with the I/O issue.
+    // The backend: the option, else ASYNCIO_BACKEND. This build has epoll only: `automatic` means
+    // epoll, and an explicit io_uring request is an error rather than a silent substitute.
+    asyncio::backend be = opts.backend;
+    if (be == backend::automatic) {
+        if (const char* env = std::getenv("ASYNCIO_BACKEND"); env && *env) {
+            std::string v = env;
+            if (v == "epoll")
+                be = backend::epoll;
+            else if (v == "io_uring")
+                be = backend::io_uring;
+            else if (v != "automatic")
+                throw std::invalid_argument("ASYNCIO_BACKEND must be epoll, io_uring or automatic, not '" +
+                                            v + "'");
+        }
+    }
+    if (be == backend::io_uring)
+        throw std::runtime_error("the io_uring backend is not available in this build (epoll only)");
     impl_->poller = detail::make_epoll_poller();
     impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (impl_->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -701,3 +702,26 @@ TEST(EventLoop, ClosingWithAPendingTaskReportsIt) {
 }
 
 }  // namespace
+
+// --- backend selection -------------------------------------------------------------------------
+
+TEST(EventLoopBackend, EpollAndAutomaticWork) {
+    asyncio::loop_options o;
+    o.backend = asyncio::backend::epoll;
+    asyncio::event_loop a{o};
+    o.backend = asyncio::backend::automatic;
+    asyncio::event_loop b{o};
+    EXPECT_FALSE(a.is_closed());
+    EXPECT_FALSE(b.is_closed());
+}
+
+TEST(EventLoopBackend, UnavailableOrUnknownBackendIsAClearError) {
+    asyncio::loop_options o;
+    o.backend = asyncio::backend::io_uring;
+    EXPECT_THROW(asyncio::event_loop{o}, std::runtime_error);
+    ::setenv("ASYNCIO_BACKEND", "kqueue", 1);
+    EXPECT_THROW(asyncio::event_loop{}, std::invalid_argument);
+    ::setenv("ASYNCIO_BACKEND", "epoll", 1);
+    EXPECT_NO_THROW(asyncio::event_loop{});
+    ::unsetenv("ASYNCIO_BACKEND");
+}

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/run_harness.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -28,41 +30,7 @@ using asyncio::wait_result;
 using ms = std::chrono::milliseconds;
 using log_t = std::vector<std::string>;
 
-// --- harness: virtual time, debug mode, and a record of what the exception handler was told -----
-
-std::vector<std::string> g_reports;
-
-void record_report(asyncio::event_loop&, const asyncio::exception_context& ctx) {
-    g_reports.push_back(ctx.message);
-}
-
-coro<void> with_handler(coro<void> body) {
-    asyncio::get_running_loop().set_exception_handler(&record_report);
-    co_await std::move(body);
-}
-
-std::vector<std::string> run_collect(coro<void> body) {
-    g_reports.clear();
-    asyncio::run_options opts;
-    opts.debug = true;
-    opts.clock = asyncio::clock_kind::virtual_time;
-    asyncio::run(with_handler(std::move(body)), opts);
-    return g_reports;
-}
-
-std::string joined(const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += "[" + x + "] ";
-    return s;
-}
-
-void run_clean(coro<void> body) {
-    std::vector<std::string> r = run_collect(std::move(body));
-    EXPECT_TRUE(r.empty()) << "exception handler was told: " << joined(r);
-}
-
-asyncio::clock::time_point now() { return asyncio::get_running_loop().time(); }
-ms since(asyncio::clock::time_point t0) { return std::chrono::duration_cast<ms>(now() - t0); }
+using namespace test_support;
 
 // --- children ----------------------------------------------------------------------------------
 
