@@ -17,21 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "support/describe.hpp"
+
 using namespace std::chrono_literals;
 using log_t = std::vector<std::string>;
 
 namespace {
 
-std::string describe(const std::exception_ptr& e) {
-    if (!e) return "null";
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-        return std::string("std::exception: ") + x.what();
-    } catch (...) {
-        return "other";
-    }
-}
+using test_support::describe;
 
 // --- call_soon ------------------------------------------------------------------------------------
 

@@ -21,11 +21,14 @@
 #include <variant>
 #include <vector>
 
+#include "support/describe.hpp"
 #include "support/run_harness.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
+
+using test_support::describe;
 
 using asyncio::coro;
 using asyncio::task;
@@ -58,25 +61,6 @@ coro<int> fail_after(ms d, std::string what, log_t* log, std::string name) {
     throw std::runtime_error(what);
 }
 
-// Sleeps `d`. When cancelled: logs the message, spends `cleanup` cleaning up (a real co_await),
-// logs that, and rethrows the cancellation.
-coro<int> slow_with_cleanup(ms d, ms cleanup, log_t* log, std::string name) {
-    std::optional<std::string> cancel_msg;
-    try {
-        co_await asyncio::sleep(d);
-    } catch (const asyncio::cancelled_error& e) {
-        cancel_msg = e.message();
-    }
-    if (cancel_msg) {
-        log->push_back(name + " cancelled: " + *cancel_msg);
-        co_await asyncio::sleep(cleanup);
-        log->push_back(name + " cleanup done");
-        throw asyncio::cancelled_error(*cancel_msg);
-    }
-    log->push_back(name + " done");
-    co_return -1;
-}
-
 // Sleeps `d`; when cancelled, fails with a runtime_error instead (an error raised during cleanup).
 coro<int> fail_when_cancelled(ms d, log_t* log, std::string name) {
     bool cancelled = false;
@@ -90,18 +74,6 @@ coro<int> fail_when_cancelled(ms d, log_t* log, std::string name) {
         throw std::runtime_error(name + " cleanup failed");
     }
     co_return 0;
-}
-
-// The message of the exception in `e` (what() or cancelled_error::message()).
-std::string describe(std::exception_ptr e) {
-    if (!e) return "(none)";
-    try {
-        std::rethrow_exception(e);
-    } catch (const asyncio::cancelled_error& c) {
-        return "cancelled: " + c.message();
-    } catch (const std::exception& x) {
-        return std::string("error: ") + x.what();
-    }
 }
 
 // --- results in argument order ------------------------------------------------------------------
@@ -309,11 +281,11 @@ coro<void> return_exceptions_main() {
     EXPECT_EQ(a.value(), 1);
     EXPECT_EQ(a.error(), nullptr);
     EXPECT_FALSE(f.has_value());
-    EXPECT_EQ(describe(f.error()), "error: bad");
+    EXPECT_EQ(describe(f.error()), "std::exception: bad");
     EXPECT_THROW(f.value(), std::runtime_error);
     EXPECT_TRUE(v.has_value());
     EXPECT_FALSE(c.has_value());
-    EXPECT_EQ(describe(c.error()), "cancelled: cf");
+    EXPECT_EQ(describe(c.error()), "cancelled_error: cf");
     bool value_threw_cancelled = false;
     try {
         (void)c.value();
@@ -332,7 +304,7 @@ coro<void> return_exceptions_main() {
     EXPECT_EQ(rv.size(), 3u);
     if (rv.size() == 3) {
         EXPECT_EQ(rv[0].value(), 10);
-        EXPECT_EQ(describe(rv[1].error()), "error: vbad");
+        EXPECT_EQ(describe(rv[1].error()), "std::exception: vbad");
         EXPECT_EQ(rv[2].value(), 30);
     }
 }

@@ -16,21 +16,14 @@
 #include <utility>
 #include <vector>
 
+#include "support/describe.hpp"
+
 using namespace std::chrono_literals;
 using log_t = std::vector<std::string>;
 
 namespace {
 
-std::string describe(const std::exception_ptr& e) {
-    if (!e) return "null";
-    try {
-        std::rethrow_exception(e);
-    } catch (const asyncio::cancelled_error& c) {
-        return "cancelled_error: " + c.message();
-    } catch (const std::exception& x) {
-        return std::string("std::exception: ") + x.what();
-    }
-}
+using test_support::describe;
 
 // --- scheduling ---------------------------------------------------------------------------------
 

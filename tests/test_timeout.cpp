@@ -48,25 +48,6 @@ coro<int> fail_after(ms d, std::string what) {
     throw std::runtime_error(what);
 }
 
-// Sleeps `d`. When cancelled: logs the message, cleans up for `cleanup` (a real co_await), logs
-// that, and rethrows the cancellation.
-coro<int> slow_with_cleanup(ms d, ms cleanup, log_t* log, std::string name) {
-    std::optional<std::string> cancel_msg;
-    try {
-        co_await asyncio::sleep(d);
-    } catch (const asyncio::cancelled_error& e) {
-        cancel_msg = e.message();
-    }
-    if (cancel_msg) {
-        log->push_back(name + " cancelled: " + *cancel_msg);
-        co_await asyncio::sleep(cleanup);
-        log->push_back(name + " cleanup done");
-        throw asyncio::cancelled_error(*cancel_msg);
-    }
-    log->push_back(name + " done");
-    co_return -1;
-}
-
 // Sleeps `d`; when cancelled, cleans up for `cleanup` and then returns `v` anyway.
 coro<int> completes_anyway(ms d, ms cleanup, int v, log_t* log) {
     bool cancelled = false;

@@ -7,7 +7,9 @@
 #include <asyncio/coro.hpp>
 #include <asyncio/event_loop.hpp>
 #include <asyncio/run.hpp>
+#include <asyncio/sleep.hpp>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +52,26 @@ inline void run_clean(asyncio::coro<void> body) {
 inline asyncio::clock::time_point now() { return asyncio::get_running_loop().time(); }
 inline std::chrono::milliseconds since(asyncio::clock::time_point t0) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(now() - t0);
+}
+
+// A child that sleeps `d`. When cancelled: logs the message, spends `cleanup` cleaning up (a real
+// co_await), logs that, and rethrows the cancellation. Otherwise logs "<name> done", returns -1.
+inline asyncio::coro<int> slow_with_cleanup(std::chrono::milliseconds d, std::chrono::milliseconds cleanup,
+                                            std::vector<std::string>* log, std::string name) {
+    std::optional<std::string> cancel_msg;
+    try {
+        co_await asyncio::sleep(d);
+    } catch (const asyncio::cancelled_error& e) {
+        cancel_msg = e.message();
+    }
+    if (cancel_msg) {
+        log->push_back(name + " cancelled: " + *cancel_msg);
+        co_await asyncio::sleep(cleanup);
+        log->push_back(name + " cleanup done");
+        throw asyncio::cancelled_error(*cancel_msg);
+    }
+    log->push_back(name + " done");
+    co_return -1;
 }
 
 }  // namespace test_support
