@@ -1,10 +1,13 @@
-// Tests of asyncio::as_completed (as_completed.hpp): completion order, nullopt at the end, tasks
-// already done, the timeout (timeout_error, nothing cancelled), cancelling the consumer while it
-// waits in next() (no task lost, also when the cancel and a completion share a loop iteration),
-// failed tasks, and dropping the iterator early. Every test runs on virtual time.
+// Tests of asyncio::as_completed (as_completed.hpp), an async_generator<task<T>>: completion order,
+// nullopt at the end, tasks already done, watching from the call (not from the first next()), the
+// `async for` loop, the timeout (timeout_error once per task not done, nothing cancelled),
+// cancelling the consumer while it waits in next() (no task lost, also when the cancel and a
+// completion share a loop iteration), failed tasks, and dropping or closing the generator early
+// (no report, no clean-up task). Every test runs on virtual time.
 #include <gtest/gtest.h>
 
 #include <asyncio/as_completed.hpp>
+#include <asyncio/async_generator.hpp>
 #include <asyncio/event_loop.hpp>
 #include <asyncio/run.hpp>
 #include <asyncio/sleep.hpp>
@@ -105,6 +108,41 @@ coro<void> empty_main() {
 
 TEST(AsCompleted, EmptyGivesNulloptAtOnce) { run_clean(empty_main()); }
 
+// The tasks are watched from the call, although the generator is lazy: tasks finishing before the
+// first next() still come in completion order (not input order).
+coro<void> watched_from_call_main() {
+    std::vector<task<int>> ts{start(20ms, 0), start(10ms, 1), start(30ms, 2)};
+    auto it = asyncio::as_completed(ts, std::optional<asyncio::clock::duration>(25ms));
+    co_await asyncio::sleep(40ms);  // all done (the last one after the deadline), before any next()
+    idx order;
+    int timeouts = 0;
+    for (;;) {
+        std::optional<task<int>> t;
+        try {
+            t = co_await it.next();
+        } catch (const asyncio::timeout_error&) {
+            ++timeouts;
+            continue;
+        }
+        if (!t) break;
+        order.push_back(position(ts, *t));
+    }
+    EXPECT_EQ(order, (idx{1, 0}));
+    EXPECT_EQ(timeouts, 1);  // the timeout counted from the call too
+}
+
+TEST(AsCompleted, WatchesFromTheCallNotFromTheFirstNext) { run_clean(watched_from_call_main()); }
+
+coro<void> async_for_main() {
+    std::vector<task<int>> ts{start(3ms, 0), start(1ms, 1), start(2ms, 2)};
+    auto it = asyncio::as_completed(ts);
+    idx values;
+    while (auto t = co_await it.next()) values.push_back(t->result());
+    EXPECT_EQ(values, (idx{1, 2, 0}));
+}
+
+TEST(AsCompleted, AsyncForLoop) { run_clean(async_for_main()); }
+
 coro<void> failed_main() {
     std::vector<task<int>> ts{start(20ms, 0), asyncio::create_task(fail_after(10ms, "bad"))};
     auto it = asyncio::as_completed(ts);
@@ -188,10 +226,32 @@ coro<void> timeout_not_reached_main() {
 
 TEST(AsCompleted, TimeoutNotReachedYieldsEverything) { run_clean(timeout_not_reached_main()); }
 
+// As Python's iterator: after the timeout, the tasks done before it are still yielded, then each
+// task not done by then makes one next() throw timeout_error, then next() gives nullopt. A task
+// finishing after the deadline is not yielded.
+coro<void> after_timeout_main() {
+    std::vector<task<int>> ts{start(10ms, 0), start(20ms, 1), start(100ms, 2), start(200ms, 3)};
+    auto it = asyncio::as_completed(ts, std::optional<asyncio::clock::duration>(50ms));
+    co_await asyncio::sleep(150ms);  // 0 and 1 done before the deadline, 2 after it, 3 pending
+    log_t got;
+    for (int i = 0; i < 6; ++i) {
+        try {
+            std::optional<task<int>> t = co_await it.next();
+            got.push_back(t ? std::to_string(position(ts, *t)) : std::string("end"));
+        } catch (const asyncio::timeout_error&) {
+            got.push_back("timeout");
+        }
+    }
+    EXPECT_EQ(got, (log_t{"0", "1", "timeout", "timeout", "end", "end"}));
+    co_await ts[3];
+}
+
+TEST(AsCompleted, AfterTheTimeoutEachTaskNotDoneIsOneTimeoutError) { run_clean(after_timeout_main()); }
+
 // --- cancelling the consumer ------------------------------------------------------------------------
 
 // Collects every task; a cancellation while it waits in next() is logged and the loop goes on.
-coro<void> consumer(asyncio::as_completed_iterator<int>* it, std::vector<task<int>> all, idx* got,
+coro<void> consumer(asyncio::async_generator<task<int>>* it, std::vector<task<int>> all, idx* got,
                     log_t* log) {
     for (;;) {
         std::optional<std::string> cancel_msg;
@@ -235,8 +295,8 @@ coro<void> cancel_same_iteration_main(bool cancel_first) {
     log_t log;
     std::vector<task<int>> ts;
     task<void> c;
-    asyncio::as_completed_iterator<int>* itp = nullptr;
-    std::optional<asyncio::as_completed_iterator<int>> it;
+    asyncio::async_generator<task<int>>* itp = nullptr;
+    std::optional<asyncio::async_generator<task<int>>> it;
     if (cancel_first) {
         // Our timer is scheduled before the task's own: the cancel runs first in that iteration.
         loop.call_later(10ms, [&c] { c.cancel("first"); });
@@ -265,7 +325,7 @@ TEST(AsCompleted, CancelInTheSameIterationAsACompletionLosesNoTask) {
 
 // A cancellation already pending when the consumer calls next(): cancelled_error, and the task
 // is still yielded by the next call.
-coro<void> self_cancelled_consumer(asyncio::as_completed_iterator<int>* it, log_t* log) {
+coro<void> self_cancelled_consumer(asyncio::async_generator<task<int>>* it, log_t* log) {
     asyncio::current_task().cancel("self");
     bool cancelled = false;
     try {
@@ -306,5 +366,20 @@ coro<void> drop_early_main() {
 }
 
 TEST(AsCompleted, DroppingTheIteratorEarlyIsSafe) { run_clean(drop_early_main()); }
+
+// aclose() mid-way (the `async with aclosing(...)` way): nothing more is yielded, nothing cancelled.
+coro<void> aclose_early_main() {
+    std::vector<task<int>> ts{start(10ms, 0), start(20ms, 1)};
+    auto it = asyncio::as_completed(ts, std::optional<asyncio::clock::duration>(15ms));
+    std::optional<task<int>> first = co_await it.next();
+    EXPECT_TRUE(first.has_value());
+    co_await it.aclose();
+    std::optional<task<int>> after = co_await it.next();
+    EXPECT_FALSE(after.has_value());
+    int v = co_await ts[1];
+    EXPECT_EQ(v, 1);
+}
+
+TEST(AsCompleted, AcloseMidWay) { run_clean(aclose_early_main()); }
 
 }  // namespace
