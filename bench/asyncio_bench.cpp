@@ -4,7 +4,8 @@
 // usage:
 //   asyncio_bench spawn N
 //   asyncio_bench sleep N [SECONDS=0.5]
-//   asyncio_bench pingpong M
+//   asyncio_bench pingpong M          (single-slot asyncio::queue hand-offs, as the SPEC says)
+//   asyncio_bench pingpong-future M   (the same through futures: the floor of a hand-off)
 //   (echo PORT and http PORT come later)
 //
 // Each workload prints exactly one `RESULT workload=... impl=asyncio-cpp ...` line on stdout and
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <asyncio/asyncio.hpp>
+#include <asyncio/queue.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -100,25 +102,46 @@ asyncio::coro<int> sleep_main(long long n, double delay_s) {
 }
 
 // ---------------------------------------------------------------- pingpong
-// No queues yet: a single-slot channel is the future of its next hand-off. The sender sets it;
-// the receiver awaits it and then puts a fresh future in the slot for the next hand-off. The
-// protocol (A sends on AB only after B has received the previous AB value and replaced the slot)
-// guarantees a sender never finds a used future.
+// SPEC section 3: two single-slot queues, AB and BA. A puts v+1 into AB and then takes v from
+// BA; B takes v from AB and puts v+1 into BA.
+asyncio::coro<long long> pingpong_a(asyncio::queue<long long>& ab, asyncio::queue<long long>& ba,
+                                    long long rounds) {
+    long long v = 0;
+    for (long long i = 0; i < rounds; i++) {
+        co_await ab.put(v + 1);
+        v = co_await ba.get();
+    }
+    co_return v;  // A receives the last value
+}
+
+asyncio::coro<void> pingpong_b(asyncio::queue<long long>& ab, asyncio::queue<long long>& ba,
+                               long long rounds) {
+    for (long long i = 0; i < rounds; i++) {
+        long long v = co_await ab.get();
+        co_await ba.put(v + 1);
+    }
+}
+
+// pingpong-future: the same hand-offs through futures instead of queues (the lower bound of a
+// hand-off: one future per value). The sender sets the slot's future; the receiver awaits it
+// and then puts a fresh future in the slot for the next hand-off. The protocol (A sends on AB
+// only after B has received the previous AB value and replaced the slot) guarantees a sender
+// never finds a used future.
 struct slot {
     asyncio::future<long long> fut;
 };
 
-asyncio::coro<long long> pingpong_a(slot& ab, slot& ba, long long rounds, asyncio::event_loop& loop) {
+asyncio::coro<long long> pingpong_future_a(slot& ab, slot& ba, long long rounds, asyncio::event_loop& loop) {
     long long v = 0;
     for (long long i = 0; i < rounds; i++) {
         ab.fut.set_result(v + 1);  // put v+1 into AB
         v = co_await ba.fut;       // take v from BA
         ba.fut = loop.create_future<long long>();
     }
-    co_return v;  // A receives the last value
+    co_return v;
 }
 
-asyncio::coro<void> pingpong_b(slot& ab, slot& ba, long long rounds, asyncio::event_loop& loop) {
+asyncio::coro<void> pingpong_future_b(slot& ab, slot& ba, long long rounds, asyncio::event_loop& loop) {
     for (long long i = 0; i < rounds; i++) {
         long long v = co_await ab.fut;  // take v from AB
         ab.fut = loop.create_future<long long>();
@@ -126,15 +149,19 @@ asyncio::coro<void> pingpong_b(slot& ab, slot& ba, long long rounds, asyncio::ev
     }
 }
 
-asyncio::coro<int> pingpong_main(long long m) {
+asyncio::coro<int> pingpong_main(long long m, bool with_futures) {
     asyncio::event_loop& loop = asyncio::get_running_loop();
     long long rounds = m / 2;
-    slot ab{loop.create_future<long long>()};
-    slot ba{loop.create_future<long long>()};
+    asyncio::queue<long long> ab(1), ba(1);
+    slot fab{loop.create_future<long long>()};
+    slot fba{loop.create_future<long long>()};
     (void)rss_kb();
     auto t0 = clk::now();
-    asyncio::task<long long> a = asyncio::create_task(pingpong_a(ab, ba, rounds, loop));
-    asyncio::task<void> b = asyncio::create_task(pingpong_b(ab, ba, rounds, loop));
+    asyncio::task<long long> a = with_futures
+                                     ? asyncio::create_task(pingpong_future_a(fab, fba, rounds, loop))
+                                     : asyncio::create_task(pingpong_a(ab, ba, rounds));
+    asyncio::task<void> b = with_futures ? asyncio::create_task(pingpong_future_b(fab, fba, rounds, loop))
+                                         : asyncio::create_task(pingpong_b(ab, ba, rounds));
     auto both = co_await asyncio::gather(std::move(a), std::move(b));
     double s = secs_since(t0);
     long peak = peak_rss_kb();
@@ -144,14 +171,14 @@ asyncio::coro<int> pingpong_main(long long m) {
         co_return 1;
     }
     double ops = static_cast<double>(2 * rounds);
-    std::printf("RESULT workload=pingpong impl=%s m=%lld seconds=%.4f per_op_ns=%.0f rss_kb=%ld\n", impl_name,
-                2 * rounds, s, s / ops * 1e9, peak);
+    std::printf("RESULT workload=%s impl=%s m=%lld seconds=%.4f per_op_ns=%.0f rss_kb=%ld\n",
+                with_futures ? "pingpong-future" : "pingpong", impl_name, 2 * rounds, s, s / ops * 1e9, peak);
     co_return 0;
 }
 
 int usage(const char* argv0) {
     std::fprintf(stderr,
-                 "usage: %s spawn N | sleep N [SECONDS=0.5] | pingpong M\n"
+                 "usage: %s spawn N | sleep N [SECONDS=0.5] | pingpong M | pingpong-future M\n"
                  "       (echo PORT and http PORT are not implemented yet)\n",
                  argv0);
     return 2;
@@ -164,8 +191,9 @@ int main(int argc, char** argv) {
     std::string what = argv[1];
     long long arg = std::atoll(argv[2]);
     int rc = 0;
-    if (what == "spawn" || what == "sleep" || what == "pingpong") {
-        long long min_size = what == "pingpong" ? 2 : 1;  // pingpong: at least one round trip
+    bool pingpong = what == "pingpong" || what == "pingpong-future";
+    if (what == "spawn" || what == "sleep" || pingpong) {
+        long long min_size = pingpong ? 2 : 1;  // pingpong: at least one round trip
         if (arg < min_size) {
             std::fprintf(stderr, "%s: %s needs a size of at least %lld (got '%s')\n", argv[0], what.c_str(),
                          min_size, argv[2]);
@@ -176,7 +204,7 @@ int main(int argc, char** argv) {
         else if (what == "sleep")
             rc = asyncio::run(sleep_main(arg, argc > 3 ? std::atof(argv[3]) : 0.5));
         else
-            rc = asyncio::run(pingpong_main(arg));
+            rc = asyncio::run(pingpong_main(arg, what == "pingpong-future"));
     } else if (what == "echo" || what == "http") {
         std::fprintf(stderr, "%s: workload '%s' is not implemented yet\n", argv[0], what.c_str());
         return 2;
