@@ -7,15 +7,19 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <system_error>
 #include <typeinfo>
 #include <unordered_map>
 #include <vector>
 
+#include "asyncio/debug.hpp"
 #include "poller/poller.hpp"
 
 namespace asyncio {
@@ -131,9 +135,15 @@ void print_task_stack(const task_core* t, std::ostream& os) {
     }
 }
 
-void report_orphan_exception(std::exception_ptr e) noexcept {
-    std::cerr << "asyncio: exception was never retrieved (its event loop is gone): " << describe_exception(e)
-              << std::endl;
+void report_orphan_exception(future_state_base* f, std::exception_ptr e) noexcept {
+    try {
+        std::string what = f->is_task ? "Task exception was never retrieved (task '" +
+                                            static_cast<task_core*>(f)->get_name() + "')"
+                                      : std::string("Future exception was never retrieved");
+        std::cerr << "asyncio: " + what + " (its event loop is gone): " + describe_exception(e) + "\n"
+                  << std::flush;
+    } catch (...) {
+    }
 }
 
 }  // namespace detail
@@ -160,11 +170,16 @@ struct event_loop::impl {
     struct signal_watch {
         detail::callback_node* node = nullptr;
         struct sigaction previous {};
+        bool internal = false;  // asyncio::run's own (SIGINT, SIGUSR1): not a reason to wait
     };
     std::unordered_map<int, signal_watch> signals;
     std::shared_ptr<executor> default_executor;
     std::vector<detail::poll_event> events = std::vector<detail::poll_event>(256);
     unsigned busy_iterations = 0;
+    // What run_until_done waits for (deadlock detection fails it), and the report when even that
+    // could not wake anything.
+    detail::future_state_base* main = nullptr;
+    std::string deadlock_report;
 };
 
 event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
@@ -194,6 +209,7 @@ event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
     impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (impl_->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
     impl_->poller->set_interest(impl_->wake_fd, true, false);
+    if (debug_) detail::debug_loop_count.fetch_add(1);
 }
 
 event_loop::~event_loop() {
@@ -209,6 +225,7 @@ event_loop::~event_loop() {
         static_cast<detail::future_state_base::registry_hook*>(h)->owner->loop = nullptr;
         --live_futures_;
     }
+    set_debug(false);  // last: frames destroyed by close() above may still be reported
 }
 
 void event_loop::close() {
@@ -302,14 +319,51 @@ void event_loop::run_until_done(detail::future_state_base* f) {
     f->add_ref();
     struct unref {
         detail::future_state_base* f;
-        ~unref() { f->release(); }
-    } u{f};
+        impl* i;
+        detail::future_state_base* previous_main;
+        ~unref() {
+            i->main = previous_main;
+            f->release();
+        }
+    } u{f, impl_.get(), impl_->main};
+    impl_->main = f;
+    impl_->deadlock_report.clear();
     if (f->done())
         stop();
     else
         f->add_waiter(&s);
     run_forever();
-    if (!f->done()) throw std::runtime_error("Event loop stopped before the future completed.");
+    if (!f->done()) {
+        if (!impl_->deadlock_report.empty()) throw deadlock_error(std::exchange(impl_->deadlock_report, {}));
+        throw std::runtime_error("Event loop stopped before the future completed.");
+    }
+}
+
+bool event_loop::nothing_can_wake() const noexcept {
+    if (keepalive_.load() != 0 || !impl_->fds.empty()) return false;
+    if (impl_->wake_pending.load() || impl_->producers.load() != 0) return false;
+    for (const auto& [signo, w] : impl_->signals)
+        if (!w.internal) return false;
+    return true;
+}
+
+// Nothing is ready, no timer is set and nothing outside the loop can call in, yet the main task
+// waits: it never will be woken. Python hangs here; we fail the main task with deadlock_error.
+void event_loop::on_deadlock() {
+    detail::future_state_base* main = impl_->main;
+    auto* main_task = main->is_task ? static_cast<detail::task_core*>(main) : nullptr;
+    std::string report = detail::describe_deadlock(*this, main_task);
+    debug_stream() << "asyncio: " << report << std::flush;
+    std::exception_ptr e = std::make_exception_ptr(deadlock_error(report));
+    if (main_task)
+        main_task->fail_with(e);
+    else
+        main->set_exception_value(e);
+    if (ready_.empty() && !stopping_) {
+        // The main task's leaf could not take it: stop, and run_until_done throws the report.
+        impl_->deadlock_report = std::move(report);
+        stop();
+    }
 }
 
 void event_loop::drain_inbox() noexcept {
@@ -319,6 +373,12 @@ void event_loop::drain_inbox() noexcept {
         if (detail::g_signal_pending[signo].exchange(false)) schedule(w.node);
     }
 }
+
+namespace {
+std::int64_t real_now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count();
+}
+}  // namespace
 
 void event_loop::run_once() {
     if (impl_->wake_pending.load(std::memory_order_relaxed)) drain_inbox();
@@ -330,14 +390,22 @@ void event_loop::run_once() {
         if (next != detail::timer_queue::never) {
             std::int64_t now = now_ns();
             timeout = next > now ? next - now : 0;
+        } else if (impl_->main && !impl_->main->done() && nothing_can_wake()) {
+            on_deadlock();
+            timeout = 0;
         }
     }
-    if (clock_ == clock_kind::virtual_time && timeout > 0 && keepalive_.load() == 0) {
-        // Virtual time: nothing can happen before the next timer but I/O; look, then jump.
-        int n = impl_->poller->wait(0, impl_->events.data(), static_cast<int>(impl_->events.size()));
-        if (n == 0 && impl_->fds.empty()) {
+    // Virtual time: when only a timer can happen next, jump to it. When something outside the
+    // loop may call in first (an fd, a keep-alive token), wait for real and let virtual time
+    // advance by the real time waited, up to the next timer: it never runs slower than real time
+    // while the loop waits on the outside world.
+    std::int64_t real_wait_start = -1;
+    if (clock_ == clock_kind::virtual_time && timeout != 0) {
+        if (timeout > 0 && keepalive_.load() == 0 && impl_->fds.empty()) {
             virtual_now_ = timers_.next_deadline();
             timeout = 0;
+        } else {
+            real_wait_start = real_now_ns();
         }
     }
     // Poll when idle; when work is ready, look at the fds only every few iterations (a syscall
@@ -360,6 +428,11 @@ void event_loop::run_once() {
             if (ev.writable && it->second.writer) schedule(it->second.writer);
         }
     }
+    if (real_wait_start >= 0) {
+        std::int64_t advanced = virtual_now_ + (real_now_ns() - real_wait_start);
+        std::int64_t next = timers_.next_deadline();
+        virtual_now_ = next != detail::timer_queue::never && next < advanced ? next : advanced;
+    }
     if (!timers_.empty()) {
         std::int64_t now = now_ns();
         timers_.pop_expired(now, [this](detail::ready_node* n) {
@@ -371,6 +444,10 @@ void event_loop::run_once() {
     }
     // Exactly the callbacks ready now; those they add wait for the next iteration.
     detail::ready_queue batch = ready_.take();
+    if (debug_) [[unlikely]] {  // one branch per batch: the loop below stays as tight as without debug mode
+        run_batch_debug(batch);
+        return;
+    }
     while (detail::ready_node* n = batch.pop()) {
         n->queued = false;
         n->run(n);
@@ -433,6 +510,142 @@ coro<void> event_loop::shutdown_default_executor() {
     });
     joiner.detach();
     co_await done;
+}
+
+// --- debug mode ------------------------------------------------------------------------------
+namespace detail {
+namespace {
+// Coroutine frames created while their thread's running loop was in debug mode and not yet
+// destroyed. One table for the process (not per thread or per loop): a frame destroyed after its
+// loop stopped running, or on another thread, is still found, so no key is ever left behind
+// for a later frame at the same address. A loop's entries go when it leaves debug mode or dies.
+struct coro_record {
+    coro_origin origin;
+    event_loop* loop;
+};
+struct coro_registry {
+    std::mutex mutex;
+    std::unordered_map<const void*, coro_record> frames;
+};
+coro_registry& coro_frames() {
+    static auto* r = new coro_registry;  // never destroyed: frames may die during static destruction
+    return *r;
+}
+void forget_coro_frames(const event_loop* l) noexcept {
+    coro_registry& r = coro_frames();
+    std::lock_guard lock(r.mutex);
+    std::erase_if(r.frames, [l](const auto& e) { return e.second.loop == l; });
+}
+std::string format_seconds(clock::duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", std::chrono::duration<double>(d).count());
+    return buf;
+}
+std::string source_point(const char* file, unsigned line) {
+    return std::string(file ? file : "?") + ":" + std::to_string(line);
+}
+}  // namespace
+
+void note_coro_created(const void* promise, const coro_origin& origin) noexcept {
+    loop_core* l = tl_running;
+    if (!l || !l->get_debug()) return;
+    coro_registry& r = coro_frames();
+    try {
+        std::lock_guard lock(r.mutex);
+        r.frames.insert_or_assign(promise, coro_record{origin, static_cast<event_loop*>(l)});
+    } catch (...) {  // out of memory: this frame goes unchecked
+    }
+}
+
+void note_coro_destroyed(const void* promise, bool started) noexcept {
+    coro_registry& r = coro_frames();
+    coro_record rec{coro_origin(nullptr, nullptr, 0), nullptr};
+    {
+        std::lock_guard lock(r.mutex);
+        auto it = r.frames.find(promise);
+        if (it == r.frames.end()) return;
+        rec = it->second;
+        r.frames.erase(it);
+    }
+    // Destroyed by stack unwinding: the exception in flight is the error worth reporting (a
+    // create_task that threw, a body that failed before awaiting it). Python's library closes
+    // such coroutines in its error paths so that they do not warn either.
+    if (started || std::uncaught_exceptions() > 0) return;
+    try {
+        rec.loop->call_exception_handler({"coroutine '" + std::string(rec.origin.function) +
+                                              "' was never awaited (created at " +
+                                              source_point(rec.origin.file, rec.origin.line) + ")",
+                                          nullptr,
+                                          {}});
+    } catch (...) {  // building the message ran out of memory
+    }
+}
+}  // namespace detail
+
+void event_loop::set_debug(bool on) noexcept {
+    if (on == debug_) return;
+    debug_ = on;
+    if (on) {
+        detail::debug_loop_count.fetch_add(1);
+    } else {
+        detail::forget_coro_frames(this);
+        detail::debug_loop_count.fetch_sub(1);
+    }
+}
+
+std::ostream* event_loop::default_debug_stream() noexcept { return &std::cerr; }
+
+std::ostream& event_loop::debug_stream() noexcept {
+    if (debug_stream_) return *debug_stream_;
+    thread_local std::ostream discard(nullptr);  // no buffer: every write is dropped
+    return discard;
+}
+
+void event_loop::run_batch_debug(detail::ready_queue& batch) noexcept {
+    // The real clock even on virtual time (which stands still during a step).
+    using steady = std::chrono::steady_clock;
+    while (detail::ready_node* n = batch.pop()) {
+        n->queued = false;
+        if (n->run != &detail::task_core::run_step) {
+            steady::time_point t0 = steady::now();
+            n->run(n);  // may free n
+            steady::duration took = steady::now() - t0;
+            if (took > slow_callback_duration) {
+                try {
+                    debug_stream() << "asyncio: callback took " + detail::format_seconds(took) + " s\n"
+                                   << std::flush;
+                } catch (...) {
+                }
+            }
+            continue;
+        }
+        auto* t = static_cast<detail::task_core*>(n);
+        t->add_ref();  // the step may finish the task and drop the loop's reference
+        // Copied now: the frame that was resumed may be gone after the step.
+        const detail::promise_base* from = t->started ? t->innermost : nullptr;
+        const char* resumed_file = from ? from->await_file : nullptr;
+        unsigned resumed_line = from ? from->await_line : 0;
+        steady::time_point t0 = steady::now();
+        n->run(n);
+        steady::duration took = steady::now() - t0;
+        if (took > slow_callback_duration) {
+            try {
+                std::string line = "asyncio: task '" + t->get_name() + "' step took " +
+                                   detail::format_seconds(took) + " s (";
+                line += from ? "resumed at " + detail::source_point(resumed_file, resumed_line) : "started";
+                line += ", ";
+                if (t->done() || !t->innermost)
+                    line += "finished";
+                else
+                    line += "suspended at " +
+                            detail::source_point(t->innermost->await_file, t->innermost->await_line);
+                line += ")\n";
+                debug_stream() << line << std::flush;
+            } catch (...) {
+            }
+        }
+        t->release();
+    }
 }
 
 // --- errors ----------------------------------------------------------------------------------
@@ -546,6 +759,31 @@ void event_loop::add_signal_handler(int signo, detail::unique_function<void()> f
         throw std::system_error(err, std::generic_category(), "sigaction");
     }
     impl_->signals.emplace(signo, w);
+}
+
+void event_loop::add_internal_signal_handler(int signo, detail::unique_function<void()> fn) {
+    add_signal_handler(signo, std::move(fn));
+    impl_->signals[signo].internal = true;
+}
+
+keep_alive_token event_loop::keep_alive() {
+    check_open();
+    keepalive_acquire();
+    return keep_alive_token(this);
+}
+
+void event_loop::keepalive_release() noexcept {
+    if (keepalive_.fetch_sub(1, std::memory_order_acq_rel) == 1 && std::this_thread::get_id() != thread_) {
+        // The last token: a loop blocked without timers must look again (deadlock check,
+        // virtual time), as after a call_soon_threadsafe.
+        impl_->producers.fetch_add(1);
+        if (!impl_->closed.load() && !impl_->wake_pending.exchange(true)) {
+            std::uint64_t one = 1;
+            ssize_t r = ::write(impl_->wake_fd, &one, sizeof one);
+            (void)r;
+        }
+        impl_->producers.fetch_sub(1, std::memory_order_release);
+    }
 }
 
 bool event_loop::remove_signal_handler(int signo) {

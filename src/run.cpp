@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <iostream>
 
+#include "asyncio/debug.hpp"
 #include "asyncio/detail/wait_done.hpp"
 
 namespace asyncio::detail {
@@ -55,7 +57,7 @@ void run_main(const run_options& opts, unique_function<any_task(event_loop&)> st
     bool sigint_installed = false;
     struct sigaction current {};
     if (on_main_thread() && ::sigaction(SIGINT, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-        loop.add_signal_handler(SIGINT, [&interrupts, main]() {
+        loop.add_internal_signal_handler(SIGINT, [&interrupts, main]() {
             if (++interrupts == 1 && !main.done()) {
                 main.cancel();
                 return;
@@ -64,6 +66,13 @@ void run_main(const run_options& opts, unique_function<any_task(event_loop&)> st
             std::raise(SIGINT);
         });
         sigint_installed = true;
+    }
+    // Debug mode: SIGUSR1 prints the task tree, to inspect a hung program from outside.
+    bool sigusr1_installed = false;
+    if (loop.get_debug() && on_main_thread() && ::sigaction(SIGUSR1, nullptr, &current) == 0 &&
+        current.sa_handler == SIG_DFL) {
+        loop.add_internal_signal_handler(SIGUSR1, [&loop]() { dump_tasks(loop, loop.debug_stream()); });
+        sigusr1_installed = true;
     }
 
     std::exception_ptr loop_error;
@@ -81,6 +90,7 @@ void run_main(const run_options& opts, unique_function<any_task(event_loop&)> st
         if (!loop_error) loop_error = std::current_exception();
     }
     if (sigint_installed) loop.remove_signal_handler(SIGINT);
+    if (sigusr1_installed) loop.remove_signal_handler(SIGUSR1);
     loop.close();
     if (loop_error) std::rethrow_exception(loop_error);
     if (interrupts > 0 && main.cancelled() && main.uncancel() == 0) throw keyboard_interrupt();

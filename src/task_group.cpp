@@ -4,6 +4,8 @@
 #include <asyncio/task_group.hpp>
 #include <stdexcept>
 
+#include "task_group_registry.hpp"
+
 namespace asyncio::detail {
 
 namespace {
@@ -46,7 +48,7 @@ struct task_group_state::child_entry : waiter {
 // catches CancelledError around its wait and loops.
 class task_group_state::exit_awaiter : public wait_point {
   public:
-    explicit exit_awaiter(task_group_state* g) noexcept : g_(g) { cancel = &on_cancel; }
+    explicit exit_awaiter(task_group_state* g) noexcept : g_(g) { ops = &ops_; }
     exit_awaiter(exit_awaiter&& o) noexcept : exit_awaiter(o.g_) {}
     bool await_ready() const noexcept { return g_->n_children_ == 0; }
     template <class P>
@@ -77,6 +79,13 @@ class task_group_state::exit_awaiter : public wait_point {
         return true;  // taken: the wait goes on until every child is done
     }
 
+    static void describe(const wait_point* wp, wait_info& info) {
+        const task_group_state* g = static_cast<const exit_awaiter*>(wp)->g_;
+        info.what = "the end of its task group's children";
+        g->children_of(info.awaits);
+    }
+    static constexpr wait_ops ops_{&on_cancel, &describe};
+
     task_group_state* g_;
     task_core* task_ = nullptr;
     bool woken_ = false;
@@ -89,8 +98,36 @@ task_group_state* new_task_group_state() {
     return new task_group_state(parent);
 }
 
+namespace {
+// Loops are per thread, so are their groups: no lock.
+intrusive_list& live_groups() {
+    thread_local intrusive_list groups;
+    return groups;
+}
+}  // namespace
+
+task_group_state* task_group_state::from_live_hook(list_hook* h) noexcept {
+    return static_cast<live_hook*>(h)->group;
+}
+
+std::vector<std::pair<const task_core*, std::vector<const task_core*>>> task_group_edges(
+    const loop_core* loop) {
+    std::vector<std::pair<const task_core*, std::vector<const task_core*>>> out;
+    intrusive_list& groups = live_groups();
+    for (list_hook* h = groups.begin(); h != groups.end(); h = h->next) {
+        task_group_state* g = task_group_state::from_live_hook(h);
+        if (g->loop() != loop || g->size() == 0) continue;
+        std::vector<const task_core*> kids;
+        g->children_of(kids);
+        out.emplace_back(g->parent(), std::move(kids));
+    }
+    return out;
+}
+
 task_group_state::task_group_state(task_core* parent) : parent_(parent), loop_(parent->loop) {
     parent_->add_ref();
+    live_hook_.group = this;
+    live_groups().push_back(&live_hook_);
 }
 
 task_group_state::~task_group_state() {
@@ -102,6 +139,7 @@ task_group_state::~task_group_state() {
         e->task->release();
         delete e;
     }
+    intrusive_list::unlink(&live_hook_);
     parent_->release();
 }
 
@@ -120,6 +158,11 @@ void task_group_state::adopt(task_core* child) {
     children_.push_back(&e->group_hook);
     ++n_children_;
     child->add_waiter(e);
+}
+
+void task_group_state::children_of(std::vector<const task_core*>& out) const {
+    for (const list_hook* h = children_.cbegin(); h != children_.cend(); h = h->next)
+        out.push_back(child_entry::from_group_hook(const_cast<list_hook*>(h))->task);
 }
 
 void task_group_state::abort() noexcept {

@@ -120,6 +120,9 @@ TEST(RunCoroutineThreadsafe, ExceptionsArriveThroughTheStdFuture) {
 TEST(RunCoroutineThreadsafe, RunUntilCompleteLoopAndManySubmittingThreads) {
     asyncio::event_loop loop;
     asyncio::future<void> stop = loop.create_future<void>();
+    // The loop's only task waits for `stop`, which another thread sets: that thread says so with
+    // a keep-alive token (without it the loop would rightly report a deadlock).
+    asyncio::keep_alive_token will_call_in = loop.keep_alive();
     std::thread runner([&] { loop.run_until_complete(wait_until_set(stop)); });
 
     constexpr int threads = 4;
@@ -142,6 +145,7 @@ TEST(RunCoroutineThreadsafe, RunUntilCompleteLoopAndManySubmittingThreads) {
     }
     for (auto& s : submitters) s.join();
     loop.call_soon_threadsafe([&stop] { stop.set_result(); });
+    will_call_in.reset();
     runner.join();
     EXPECT_TRUE(stop.done());
     for (int t = 0; t < threads; ++t) {
@@ -277,6 +281,8 @@ asyncio::coro<void> publish_loop_and_wait(std::promise<asyncio::event_loop*>& wh
                                           std::promise<asyncio::future<void>*>& stopper) {
     auto& loop = asyncio::get_running_loop();
     asyncio::future<void> stop = loop.create_future<void>();
+    // Only the test's thread can set `stop`: it will call in (no deadlock meanwhile).
+    asyncio::keep_alive_token other_thread_calls_in = loop.keep_alive();
     where.set_value(&loop);
     stopper.set_value(&stop);
     co_await stop;

@@ -329,6 +329,13 @@ TEST(Task, TwoCancelsBeforeTheTaskRunsAreOneCancelledError) {
 
 // --- fire and forget -------------------------------------------------------------------------------
 
+// Tests that sleep for real durations run on virtual time: instant, and the same on every machine.
+asyncio::run_options on_virtual_time() {
+    asyncio::run_options opts;
+    opts.clock = asyncio::clock_kind::virtual_time;
+    return opts;
+}
+
 asyncio::coro<void> increment_later(int* count) {
     co_await asyncio::sleep(0s);
     co_await asyncio::sleep(1ms);
@@ -345,7 +352,7 @@ asyncio::coro<void> fire_and_forget_main(int* count, std::size_t* pending_seen) 
 TEST(Task, TenThousandFireAndForgetTasksAllComplete) {
     int count = 0;
     std::size_t pending_seen = 0;
-    asyncio::run(fire_and_forget_main(&count, &pending_seen));
+    asyncio::run(fire_and_forget_main(&count, &pending_seen), on_virtual_time());
     EXPECT_EQ(count, 10'000);
     EXPECT_EQ(pending_seen, 10'001u);  // the loop keeps them alive (plus main)
 }
@@ -554,7 +561,7 @@ asyncio::coro<void> all_tasks_main(log_t* log) {
 
 TEST(Task, AllTasksListsPendingTasks) {
     log_t log;
-    asyncio::run(all_tasks_main(&log));
+    asyncio::run(all_tasks_main(&log), on_virtual_time());
     log_t expected{"count 3", "all listed", "count 2", "a gone", "b listed", "count 1", "only main"};
     EXPECT_EQ(log, expected);
 }

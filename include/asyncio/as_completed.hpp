@@ -94,13 +94,7 @@ struct as_completed_state : wait_point {
     template <class P>
     void await_suspend(std::coroutine_handle<P> h) {
         waiter_task = h.promise().task;
-        cancel = [](wait_point* wp, task_core* t, const std::string& msg) {
-            auto* self = static_cast<as_completed_state*>(wp);
-            self->cancelled = true;
-            t->set_cancel_message(msg);
-            self->wake();
-            return true;
-        };
+        ops = &ops_;
         waiter_task->suspend_at(this);
     }
     void await_resume() {
@@ -111,6 +105,21 @@ struct as_completed_state : wait_point {
         }
         t->throw_if_cancel_pending();
     }
+
+    static bool on_cancel(wait_point* wp, task_core* t, const std::string& msg) {
+        auto* self = static_cast<as_completed_state*>(wp);
+        self->cancelled = true;
+        t->set_cancel_message(msg);
+        self->wake();
+        return true;
+    }
+    static void describe(const wait_point* wp, wait_info& info) {
+        auto* self = static_cast<const as_completed_state*>(wp);
+        info.what = "as_completed";
+        for (const task<T>& t : self->tasks)
+            if (!t.done()) info.awaits.push_back(t.as_any().core());
+    }
+    static constexpr wait_ops ops_{&on_cancel, &describe};
 
     std::vector<task<T>> tasks;
     std::vector<watcher> watchers;

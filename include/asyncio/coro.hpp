@@ -32,6 +32,17 @@ struct coro_promise_value<void> : promise_base {
 /// runs it inside the awaiting task (no trip through the loop); `create_task(f())` runs it as
 /// a task of its own. Move-only; awaited at most once.
 ///
+/// A coro destroyed without ever being started is a bug (its body never ran). `[[nodiscard]]`
+/// catches `f();` at compile time; in debug mode the loop also reports, through its exception
+/// handler (on the thread that destroys the coro), "coroutine 'f' was never awaited (created at
+/// FILE:LINE)" for a coro created while the loop ran in debug mode on this thread, destroyed
+/// while the loop still exists and is in debug mode. FILE:LINE is the coroutine function's
+/// definition (GCC: the line of its closing brace; Clang: the line its declaration starts on),
+/// not the line that called it; 'f' is the unqualified name (GCC adds template arguments;
+/// "operator()" for a lambda). Not reported when stack unwinding destroys it (the exception in
+/// flight is the error to see; Python's library closes such coroutines in its error paths).
+/// Python: RuntimeWarning "coroutine 'f' was never awaited".
+///
 /// Deep chains of `co_await` (also of coroutines that complete without suspending) cost heap
 /// frames, never native stack. Cancellation: a cancelled task's innermost `co_await` throws
 /// cancelled_error; it unwinds through the frames like any exception. Python: `async def`.
@@ -42,6 +53,20 @@ class [[nodiscard]] coro {
   public:
     using value_type = T;
     struct promise_type : detail::coro_promise_value<T> {
+        // Never-awaited reports (debug mode). The coroutine's own code calls this constructor,
+        // so the default arguments name the coroutine function and its definition (not the
+        // caller's line: that is out of reach without a parameter in every coroutine). Off, it
+        // costs one load and a not-taken branch; nothing is stored in the frame.
+        promise_type(detail::coro_origin origin = detail::coro_origin()) noexcept {
+            if (detail::debug_loop_count.load(std::memory_order_relaxed) != 0) [[unlikely]]
+                detail::note_coro_created(this, origin);
+        }
+        // A frame destroyed before it was ever started (not awaited, not made a task) is what
+        // debug mode reports; `task` is set by both ways of starting one.
+        ~promise_type() {
+            if (detail::debug_loop_count.load(std::memory_order_relaxed) != 0) [[unlikely]]
+                detail::note_coro_destroyed(this, this->task != nullptr);
+        }
         coro get_return_object() noexcept {
             auto h = std::coroutine_handle<promise_type>::from_promise(*this);
             this->self = h;
@@ -109,5 +134,18 @@ template <class T>
 struct is_coro : std::false_type {};
 template <class T>
 struct is_coro<coro<T>> : std::true_type {};
+
+namespace detail {
+/// Library use, for a coroutine that holds coros and starts them only when it runs (gather):
+/// they are not reported as never awaited if it never runs (the holder is). Python's gather
+/// makes its children tasks at once, so it has no such case.
+template <class A>
+void untrack_never_awaited(const A& aw) noexcept {
+    if constexpr (is_coro<A>::value) {
+        if (debug_loop_count.load(std::memory_order_relaxed) != 0 && aw) [[unlikely]]
+            note_coro_destroyed(&aw.handle().promise(), true);  // forgets it without a report
+    }
+}
+}  // namespace detail
 
 }  // namespace asyncio

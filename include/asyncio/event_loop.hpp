@@ -7,6 +7,7 @@
 #include <csignal>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,31 @@ class timer_handle : public handle {
     }
 };
 
+class event_loop;
+
+/// Keeps a loop from declaring a deadlock while held (see event_loop::keep_alive). Move-only;
+/// may be released on any thread, but before the loop is closed.
+class keep_alive_token {
+  public:
+    keep_alive_token() noexcept = default;
+    keep_alive_token(keep_alive_token&& o) noexcept : loop_(std::exchange(o.loop_, nullptr)) {}
+    keep_alive_token& operator=(keep_alive_token&& o) noexcept {
+        if (this != &o) {
+            reset();
+            loop_ = std::exchange(o.loop_, nullptr);
+        }
+        return *this;
+    }
+    ~keep_alive_token() { reset(); }
+    inline void reset() noexcept;
+    explicit operator bool() const noexcept { return loop_ != nullptr; }
+
+  private:
+    friend class event_loop;
+    explicit keep_alive_token(event_loop* l) noexcept : loop_(l) {}
+    event_loop* loop_ = nullptr;
+};
+
 class event_loop final : public detail::loop_core {
   public:
     explicit event_loop(loop_options opts = {});
@@ -193,10 +219,24 @@ class event_loop final : public detail::loop_core {
     coro<void> shutdown_default_executor();
 
     // --- debug and errors -----------------------------------------------------------------
-    void set_debug(bool on) noexcept { debug_ = on; }
+    /// Debug mode (also: loop_options/run_options `debug`, or ASYNCIO_DEBUG=1 when that is
+    /// unset): slow steps are logged to debug_stream() (see slow_callback_duration), coros never
+    /// awaited are reported to the exception handler (see coro). Turning it off forgets the
+    /// coros it was tracking. Python: loop.set_debug.
+    void set_debug(bool on) noexcept;
     using loop_core::get_debug;
-    /// Steps longer than this are logged in debug mode.
+    /// In debug mode, a ready callback or task step that runs longer than this (measured on the
+    /// steady clock, also on virtual time) is logged to debug_stream():
+    ///   asyncio: task 'NAME' step took 0.250 s (resumed at FILE:LINE, suspended at FILE:LINE)
+    /// ("started" for a first step, "finished" for a last one), or
+    ///   asyncio: callback took 0.250 s
+    /// Python: loop.slow_callback_duration (its message is a logger warning).
     clock::duration slow_callback_duration = std::chrono::milliseconds(100);
+    /// Where debug diagnostics are written, one line each, prefixed "asyncio: " (default:
+    /// std::cerr; nullptr silences them). The stream must outlive its use by the loop.
+    void set_debug_stream(std::ostream* os) noexcept { debug_stream_ = os; }
+    /// The debug stream (a stream that discards everything when set to nullptr).
+    std::ostream& debug_stream() noexcept;
 
     using exception_handler = std::function<void(event_loop&, const exception_context&)>;
     /// Replaces the handler (an empty function restores the default one).
@@ -221,9 +261,20 @@ class event_loop final : public detail::loop_core {
     void add_signal_handler(int signo, detail::unique_function<void()> fn);
     bool remove_signal_handler(int signo);
 
+    // --- keep-alive -----------------------------------------------------------------------
+    /// A token held by code (often another thread) that will call into the loop later, with
+    /// call_soon_threadsafe: while any is held, a loop with nothing else to do waits for it
+    /// instead of reporting a deadlock, and virtual time does not jump. Executors and
+    /// run_coroutine_threadsafe take one for each job. libuv's uv_ref/uv_unref.
+    keep_alive_token keep_alive();
+
     // --- library internals ----------------------------------------------------------------
     void keepalive_acquire() noexcept { keepalive_.fetch_add(1, std::memory_order_relaxed); }
-    void keepalive_release() noexcept { keepalive_.fetch_sub(1, std::memory_order_relaxed); }
+    /// Thread-safe; the last release wakes the loop so that it looks again.
+    void keepalive_release() noexcept;
+    /// A signal handler of the library's own (asyncio::run's SIGINT, debug mode's SIGUSR1): the
+    /// loop does not count it as something that could wake a waiting task.
+    void add_internal_signal_handler(int signo, detail::unique_function<void()> fn);
     void report_unretrieved(detail::future_state_base* f, std::exception_ptr e) noexcept override;
     void report_callback_error(const char* message, std::exception_ptr e) noexcept override;
     executor& default_executor();
@@ -246,14 +297,24 @@ class event_loop final : public detail::loop_core {
         return ns < 0 ? 0 : ns;
     }
     void run_once();
+    /// run_once's batch loop in debug mode: times each node (slow callback reports).
+    void run_batch_debug(detail::ready_queue& batch) noexcept;
     void drain_inbox() noexcept;
+    static std::ostream* default_debug_stream() noexcept;
+    bool nothing_can_wake() const noexcept;
+    void on_deadlock();
 
     std::unique_ptr<impl> impl_;
     exception_handler handler_;
     std::atomic<int> keepalive_{0};
+    std::ostream* debug_stream_ = default_debug_stream();
     bool running_ = false;
     bool stopping_ = false;
 };
+
+inline void keep_alive_token::reset() noexcept {
+    if (event_loop* l = std::exchange(loop_, nullptr)) l->keepalive_release();
+}
 
 /// The loop running on this thread; throws std::runtime_error("no running event loop").
 /// Python: asyncio.get_running_loop().

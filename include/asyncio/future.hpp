@@ -37,13 +37,16 @@ struct future_awaiter : wait_point, waiter {
         if (st->loop != task->loop)
             throw std::runtime_error("awaiting a future that belongs to a different event loop");
         on_done = &on_future_done;
-        cancel = &on_cancel;
+        ops = &ops_;
         st->add_waiter(this);
         task->suspend_at(this);
     }
 
     T await_resume() {
-        if (task) task->throw_if_cancel_pending();
+        if (task) {
+            task->rethrow_injected();  // a deadlocked main task: its awaited task was cancelled
+            task->throw_if_cancel_pending();
+        }
         st->rethrow_if_failed();
         if constexpr (!std::is_void_v<T>) {
             auto& v = *static_cast<std::optional<T>*>(st->value_storage());
@@ -64,6 +67,16 @@ struct future_awaiter : wait_point, waiter {
         if (self->st->is_task) return static_cast<task_core*>(self->st)->cancel(msg);
         return self->st->cancel_future(msg);
     }
+    static void describe(const wait_point* wp, wait_info& info) {
+        auto* self = static_cast<const future_awaiter*>(wp);
+        if (self->st->is_task) {
+            info.what = "task";
+            info.awaits.push_back(static_cast<const task_core*>(self->st));
+        } else {
+            info.what = "future " + describe_address(self->st) + " (nobody has set it)";
+        }
+    }
+    static constexpr wait_ops ops_{&on_cancel, &describe};
 
     future_state_base* st;
     task_core* task = nullptr;

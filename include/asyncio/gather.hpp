@@ -62,7 +62,7 @@ outcome<stored_t<T>> take_outcome(future_state_base* st) {
 inline void mark_retrieved(future_state_base* st) noexcept { st->log_exception = false; }
 
 inline void finish_gather(child_wait& w) {
-    if (w.outer_cancelled()) throw cancelled_error(w.cancel_message());
+    if (w.outer_cancelled()) w.throw_outer_cancel();
     if (w.first_error()) std::rethrow_exception(w.first_error());
 }
 
@@ -110,7 +110,7 @@ coro<std::tuple<outcome<stored_t<value_of_t<A>>>...>> gather_tuple_outcomes(A...
     for (std::size_t i = 0; i < states.size(); ++i) w.set_child(i, states[i]);
     co_await w;
     for (auto* st : states) mark_retrieved(st);
-    if (w.outer_cancelled()) throw cancelled_error(w.cancel_message());
+    if (w.outer_cancelled()) w.throw_outer_cancel();
     co_return std::apply(
         [](auto&... f) {
             return std::tuple<outcome<stored_t<value_of_t<A>>>...>(
@@ -144,7 +144,7 @@ coro<std::vector<outcome<stored_t<T>>>> gather_vector_outcomes(std::vector<A> aw
     co_await w;
     if (w.outer_cancelled()) {
         for (auto& f : fs) mark_retrieved(f.state_ptr());
-        throw cancelled_error(w.cancel_message());
+        w.throw_outer_cancel();
     }
     std::vector<outcome<stored_t<T>>> out;
     out.reserve(fs.size());
@@ -163,6 +163,7 @@ coro<std::vector<outcome<stored_t<T>>>> gather_vector_outcomes(std::vector<A> aw
 /// Python: asyncio.gather(*aws).
 template <detail::composable... A>
 coro<std::tuple<detail::stored_t<detail::value_of_t<A>>...>> gather(A... aws) {
+    (detail::untrack_never_awaited(aws), ...);  // debug mode: a gather that never runs is what is reported
     return detail::gather_tuple(std::move(aws)...);
 }
 
@@ -170,18 +171,21 @@ coro<std::tuple<detail::stored_t<detail::value_of_t<A>>...>> gather(A... aws) {
 /// cancelled because a child failed. Python: asyncio.gather(*aws, return_exceptions=True).
 template <detail::composable... A>
 coro<std::tuple<outcome<detail::stored_t<detail::value_of_t<A>>>...>> gather(return_exceptions_t, A... aws) {
+    (detail::untrack_never_awaited(aws), ...);
     return detail::gather_tuple_outcomes(std::move(aws)...);
 }
 
 /// gather over a range: results in input order.
 template <detail::composable A>
 coro<std::vector<detail::stored_t<detail::value_of_t<A>>>> gather(std::vector<A> aws) {
+    for (const A& a : aws) detail::untrack_never_awaited(a);
     return detail::gather_vector(std::move(aws));
 }
 
 template <detail::composable A>
 coro<std::vector<outcome<detail::stored_t<detail::value_of_t<A>>>>> gather(return_exceptions_t,
                                                                            std::vector<A> aws) {
+    for (const A& a : aws) detail::untrack_never_awaited(a);
     return detail::gather_vector_outcomes(std::move(aws));
 }
 

@@ -22,14 +22,7 @@ struct shield_leaf : wait_point, waiter {
     void await_suspend(std::coroutine_handle<P> h) {
         task = h.promise().task;
         on_done = [](waiter* w) noexcept { static_cast<shield_leaf*>(w)->task->wake(); };
-        cancel = [](wait_point* wp, task_core* t, const std::string& msg) {
-            auto* self = static_cast<shield_leaf*>(wp);
-            future_state_base::remove_waiter(self);  // the inner work runs on; only we stop waiting
-            self->cancelled = true;
-            t->set_cancel_message(msg);
-            t->wake();
-            return true;
-        };
+        ops = &ops_;
         st->add_waiter(this);
         task->suspend_at(this);
     }
@@ -37,6 +30,20 @@ struct shield_leaf : wait_point, waiter {
         if (cancelled) throw task->take_cancellation();
         if (task) task->throw_if_cancel_pending();
     }
+    static bool on_cancel(wait_point* wp, task_core* t, const std::string& msg) {
+        auto* self = static_cast<shield_leaf*>(wp);
+        future_state_base::remove_waiter(self);  // the inner work runs on; only we stop waiting
+        self->cancelled = true;
+        t->set_cancel_message(msg);
+        t->wake();
+        return true;
+    }
+    static void describe(const wait_point* wp, wait_info& info) {
+        auto* self = static_cast<const shield_leaf*>(wp);
+        info.what = "shield";
+        if (self->st->is_task) info.awaits.push_back(static_cast<const task_core*>(self->st));
+    }
+    static constexpr wait_ops ops_{&on_cancel, &describe};
     future_state_base* st;
     task_core* task = nullptr;
     bool cancelled = false;

@@ -23,7 +23,7 @@ struct sleep_awaiter : wait_point {
             task->loop->schedule(task);
             return;
         }
-        cancel = &on_cancel;
+        ops = &ops_;
         timer = task->loop->add_timer(task->loop->now_ns() + delay_ns, task);
         task->suspend_at(this);
     }
@@ -39,6 +39,8 @@ struct sleep_awaiter : wait_point {
         t->wake();
         return true;
     }
+    static void describe(const wait_point*, wait_info& info) { info.what = "sleep"; }
+    static constexpr wait_ops ops_{&on_cancel, &describe};
     std::int64_t delay_ns;
     task_core* task = nullptr;
     timer_id timer;

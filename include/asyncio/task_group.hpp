@@ -44,6 +44,10 @@ class task_group_state {
 
     std::size_t size() const noexcept { return n_children_; }
     task_core* parent() const noexcept { return parent_; }
+    /// Appends the running children (task dumps).
+    void children_of(std::vector<const task_core*>& out) const;
+    loop_core* loop() const noexcept { return loop_; }
+    static task_group_state* from_live_hook(list_hook* h) noexcept;
 
   private:
     struct child_entry;
@@ -52,6 +56,9 @@ class task_group_state {
     void abort() noexcept;
 
     std::uint32_t refs_ = 0;
+    struct live_hook : list_hook {
+        task_group_state* group = nullptr;
+    } live_hook_;        // in this thread's list of live groups (task dumps)
     task_core* parent_;  // holds a reference
     loop_core* loop_;
     intrusive_list children_;  // child_entry::group_hook

@@ -119,7 +119,7 @@ coro<T> wait_for_impl(future<T> inner, std::int64_t deadline_ns) {
         co_await w;
         if (w.outer_cancelled()) {  // the inner work was cancelled and has finished
             st->log_exception = false;
-            throw cancelled_error(w.cancel_message());
+            w.throw_outer_cancel();
         }
         timed_out = w.timed_out() && !st->done();
     }

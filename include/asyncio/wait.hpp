@@ -56,7 +56,7 @@ coro<wait_result<T>> wait(std::vector<task<T>> tasks, wait_options opts = {}) {
         w.set_deadline(loop.now_ns() + (ns < 0 ? 0 : ns));
     }
     co_await w;
-    if (w.outer_cancelled()) throw cancelled_error(w.cancel_message());
+    if (w.outer_cancelled()) w.throw_outer_cancel();
     wait_result<T> r;
     for (auto& t : tasks) (t.done() ? r.done : r.pending).push_back(std::move(t));
     co_return r;

@@ -73,7 +73,7 @@ class child_wait : public wait_point {
             timer_node_.fire_inline = true;
             timer_ = loop_->add_timer(deadline_, &timer_node_);
         }
-        cancel = &on_outer_cancel;
+        ops = &ops_;
         suspended_ = true;
         task_->suspend_at(this);
         return true;
@@ -81,6 +81,12 @@ class child_wait : public wait_point {
     void await_resume() noexcept {
         suspended_ = false;
         disarm_timer();
+    }
+
+    /// After an outside cancel: throws cancelled_error (or what the loop injected instead).
+    [[noreturn]] void throw_outer_cancel() const {
+        task_->rethrow_injected();
+        throw cancelled_error(cancel_msg_);
     }
 
     bool timed_out() const noexcept { return timed_out_; }
@@ -169,6 +175,17 @@ class child_wait : public wait_point {
         self->maybe_wake();
         return true;
     }
+    static void describe(const wait_point* wp, wait_info& info) {
+        auto* self = static_cast<const child_wait*>(wp);
+        info.what =
+            "children (" + std::to_string(self->pending_) + " of " + std::to_string(self->n_) + " pending)";
+        for (std::size_t i = 0; i < self->n_; ++i) {
+            const future_state_base* st = self->children_[i].st;
+            if (!st->done() && st->is_task) info.awaits.push_back(static_cast<const task_core*>(st));
+        }
+    }
+    static constexpr wait_ops ops_{&on_outer_cancel, &describe};
+
     void maybe_wake() noexcept {
         if (suspended_ && !woken_ && satisfied()) finish_wait();
     }

@@ -37,7 +37,12 @@ struct future_state_base {
     future_state_base(const future_state_base&) = delete;
     future_state_base& operator=(const future_state_base&) = delete;
     virtual ~future_state_base() {
-        if (log_exception && loop) loop->report_unretrieved(this, exception);
+        if (log_exception) {
+            if (loop)
+                loop->report_unretrieved(this, exception);
+            else
+                report_orphan_exception(this, exception);  // its loop is gone: to stderr
+        }
         if (loop) loop->unregister_future(&registry);
     }
     /// Where the value lives (a std::optional<stored_t<T>>).

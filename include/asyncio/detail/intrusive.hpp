@@ -106,6 +106,8 @@ class intrusive_list {
     }
     list_hook* begin() noexcept { return root_.next; }
     list_hook* end() noexcept { return &root_; }
+    const list_hook* cbegin() const noexcept { return root_.next; }
+    const list_hook* cend() const noexcept { return &root_; }
 
   private:
     list_hook root_;

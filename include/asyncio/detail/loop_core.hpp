@@ -3,6 +3,7 @@
 // class) derives from it and adds I/O, threads, signals and the exception handler.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -49,6 +50,9 @@ class loop_core {
     }
     bool is_closed() const noexcept { return closed_; }
     bool get_debug() const noexcept { return debug_; }
+    /// Differs for every loop the process makes. A new loop may get the address of one that was
+    /// closed, and a primitive bound to the closed one must still tell them apart.
+    std::uint64_t serial() const noexcept { return serial_; }
 
     task_core* current_task() const noexcept { return current_task_; }
     void set_current_task(task_core* t) noexcept { current_task_ = t; }
@@ -83,7 +87,40 @@ class loop_core {
     bool closed_ = false;
     bool debug_ = false;
     std::thread::id thread_ = std::this_thread::get_id();
+
+  private:
+    const std::uint64_t serial_ = next_serial();
+    static std::uint64_t next_serial() noexcept {
+        static std::atomic<std::uint64_t> n{0};
+        return n.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
 };
+
+// --- debug mode: coroutine frames that are never started (never-awaited reports) ------------
+/// The number of event loops in the process that are in debug mode. While it is 0, creating or
+/// destroying a coro costs a load of this and a not-taken branch (frames carry nothing extra).
+inline std::atomic<int> debug_loop_count{0};
+
+/// Where a coroutine was defined, as the promise's constructor sees it (its default arguments
+/// are evaluated in the coroutine's own code). `explicit`: a coroutine parameter never converts
+/// to it (the compiler first tries the promise constructor with the coroutine's arguments).
+struct coro_origin {
+    explicit coro_origin(const char* fn = __builtin_FUNCTION(), const char* f = __builtin_FILE(),
+                         unsigned l = __builtin_LINE()) noexcept
+        : function(fn), file(f), line(l) {}
+    const char* function;
+    const char* file;
+    unsigned line;
+};
+/// Records a frame created while the running loop is in debug mode (a side table, keyed by the
+/// promise's address, holding the origin and the loop). Out of line: debug mode only.
+void note_coro_created(const void* promise, const coro_origin& origin) noexcept;
+/// Forgets the frame; one never `started` is reported to its loop's exception handler.
+void note_coro_destroyed(const void* promise, bool started) noexcept;
+
+/// Reports a failed future or task whose exception nobody retrieved and whose loop is gone (its
+/// handle outlived the loop): written to stderr, as the loop's handler is gone with it.
+void report_orphan_exception(future_state_base* f, std::exception_ptr e) noexcept;
 
 /// The loop running on this thread, or nullptr.
 loop_core* running_loop_core() noexcept;

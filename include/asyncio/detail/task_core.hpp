@@ -10,11 +10,13 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "frame_allocator.hpp"
 #include "future_state.hpp"
@@ -23,12 +25,33 @@ namespace asyncio::detail {
 
 class task_core;
 
-/// The point a task waits at (a timer, a future, a gather...). `cancel` is the leaf's hook:
-/// it returns true when the leaf took the cancellation (it will wake the task, whose
-/// `co_await` then throws cancelled_error), false when it could not (the task keeps waiting and
-/// throws at its next resumption instead).
+struct wait_point;
+
+/// "0x55d0c0a8" (names an object in task dumps and deadlock reports).
+inline std::string describe_address(const void* p) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%p", p);
+    return buf;
+}
+
+/// What a waiting task waits for, as a leaf describes it (task dumps, deadlock reports).
+struct wait_info {
+    std::string what;                      // "sleep", "lock 0x55d0c0", "future 0x55d0c8", ...
+    std::vector<const task_core*> awaits;  // the tasks it waits for (an awaited task, gather's children)
+    const task_core* holder = nullptr;     // the task that must act first (the owner of a lock)
+};
+
+/// A leaf's operations. `cancel` returns true when the leaf took the cancellation (it will wake
+/// the task, whose `co_await` then throws cancelled_error), false when it could not (the task
+/// keeps waiting and throws at its next resumption instead). `describe` may be null.
+struct wait_ops {
+    bool (*cancel)(wait_point*, task_core*, const std::string& msg);
+    void (*describe)(const wait_point*, wait_info&);
+};
+
+/// The point a task waits at (a timer, a future, a gather...): one pointer, to its operations.
 struct wait_point {
-    bool (*cancel)(wait_point*, task_core*, const std::string& msg) = nullptr;
+    const wait_ops* ops = nullptr;
 };
 
 // Awaits an lvalue awaiter in place. GCC 12 copies the lvalue an await_transform returns
@@ -103,9 +126,12 @@ class task_core : public future_state_base, public ready_node {
 
     ~task_core() override {
         // Reported here rather than in ~future_state_base, where the name (in `extras`) is gone.
-        if (log_exception && loop) {
+        if (log_exception) {
             log_exception = false;
-            loop->report_unretrieved(this, exception);
+            if (loop)
+                loop->report_unretrieved(this, exception);
+            else
+                report_orphan_exception(this, exception);  // its loop is gone: to stderr
         }
     }
 
@@ -118,7 +144,7 @@ class task_core : public future_state_base, public ready_node {
         ++num_cancels_requested;
         if (waiting) {
             wait_point* wp = waiting;
-            if (wp->cancel(wp, this, msg)) return true;
+            if (wp->ops->cancel(wp, this, msg)) return true;
         }
         must_cancel = true;
         set_cancel_message(msg);
@@ -141,7 +167,7 @@ class task_core : public future_state_base, public ready_node {
         waiting = wp;
         if (must_cancel) {
             std::string msg = take_cancel_message();
-            if (wp->cancel(wp, this, msg))
+            if (wp->ops->cancel(wp, this, msg))
                 must_cancel = false;
             else
                 set_cancel_message(msg);
@@ -156,8 +182,27 @@ class task_core : public future_state_base, public ready_node {
     void throw_if_cancel_pending() {
         if (must_cancel) {
             must_cancel = false;
+            rethrow_injected();
             throw cancelled_error(take_cancel_message());
         }
+    }
+    /// Fails the task's current co_await with `e` (not a cancel request: cancelling() does not
+    /// count it). The loop uses it to fail a deadlocked main task with deadlock_error. The leaf
+    /// is woken through its cancel hook; what it would throw as cancelled_error is `e` instead.
+    /// Returns true when the leaf took it (the task is woken).
+    bool fail_with(std::exception_ptr e) {
+        if (done()) return false;
+        ensure_extras().injected = std::move(e);
+        if (waiting) {
+            wait_point* wp = waiting;
+            if (wp->ops->cancel(wp, this, "")) return true;
+        }
+        must_cancel = true;
+        return false;
+    }
+    /// Throws an error injected by fail_with (called where a leaf is about to throw cancelled_error).
+    void rethrow_injected() {
+        if (extras && extras->injected) std::rethrow_exception(std::exchange(extras->injected, nullptr));
     }
     // Names and cancel messages are rare: they live in a side allocation, not in every task.
     std::string take_cancel_message() {
@@ -168,6 +213,7 @@ class task_core : public future_state_base, public ready_node {
     /// per step, carrying the latest message).
     cancelled_error take_cancellation() {
         must_cancel = false;
+        rethrow_injected();  // `throw t->take_cancellation()` throws the injected error instead
         return cancelled_error(take_cancel_message());
     }
     void set_cancel_message(const std::string& msg) {
@@ -189,6 +235,7 @@ class task_core : public future_state_base, public ready_node {
     struct task_extras {
         std::string name;
         std::string cancel_message;
+        std::exception_ptr injected;  // fail_with
     };
     std::unique_ptr<task_extras> extras;
     std::uint64_t id = 0;

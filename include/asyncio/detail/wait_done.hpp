@@ -25,11 +25,18 @@ struct done_awaiter : wait_point, waiter {
         task_core* t = h.promise().task;
         task = t;
         on_done = [](waiter* w) noexcept { static_cast<done_awaiter*>(w)->task->wake(); };
-        cancel = [](wait_point*, task_core*, const std::string&) { return false; };
+        ops = &ops_;
         st->add_waiter(this);
         t->suspend_at(this);
     }
     void await_resume() const noexcept {}
+    static bool on_cancel(wait_point*, task_core*, const std::string&) { return false; }
+    static void describe(const wait_point* wp, wait_info& info) {
+        auto* self = static_cast<const done_awaiter*>(wp);
+        info.what = "the end of a cancelled child";
+        if (self->st->is_task) info.awaits.push_back(static_cast<const task_core*>(self->st));
+    }
+    static constexpr wait_ops ops_{&on_cancel, &describe};
     future_state_base* st;
     task_core* task = nullptr;
 };

@@ -15,6 +15,7 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -25,7 +26,7 @@ namespace asyncio::detail {
 class waiter_queue;
 
 struct sync_waiter : wait_point, list_hook {
-    sync_waiter() noexcept { cancel = &on_cancel; }
+    sync_waiter() noexcept { ops = &ops_; }
     // GCC 12 moves the awaiter an await_transform returns; that happens before it is linked,
     // so a move starts a fresh, unlinked waiter.
     sync_waiter(sync_waiter&&) noexcept : sync_waiter() {}
@@ -45,6 +46,8 @@ struct sync_waiter : wait_point, list_hook {
 
   private:
     inline static bool on_cancel(wait_point* wp, task_core* t, const std::string& msg);
+    inline static void describe(const wait_point* wp, wait_info& info);
+    static constexpr wait_ops ops_{&on_cancel, &describe};
 };
 
 class waiter_queue {
@@ -67,6 +70,7 @@ class waiter_queue {
     void suspend(std::coroutine_handle<P> h, sync_waiter* w, const char* who) {
         task_core* t = h.promise().task;
         bind(t->loop, who);
+        who_ = who;
         w->task = t;
         w->queue = this;
         list_.push_back(w);
@@ -104,9 +108,10 @@ class waiter_queue {
 
     /// Python 3.10+: a primitive binds to the loop it is first used on.
     void bind(loop_core* l, const char* who) {
-        if (!loop_)
-            loop_ = l;
-        else if (loop_ != l)
+        // By serial, not address: a later loop may be built where a closed one was.
+        if (!loop_serial_)
+            loop_serial_ = l->serial();
+        else if (loop_serial_ != l->serial())
             throw std::runtime_error(std::string(who) + " is bound to a different event loop");
     }
 
@@ -116,10 +121,17 @@ class waiter_queue {
         for (list_hook* h = list_.begin(); h != list_.end(); h = h->next) f(static_cast<sync_waiter*>(h));
     }
 
+    /// A primitive with an owner (a lock) names it: deadlock reports follow it.
+    void set_owner_slot(task_core* const* slot) noexcept { owner_slot_ = slot; }
+    const char* who() const noexcept { return who_; }
+    const task_core* owner() const noexcept { return owner_slot_ ? *owner_slot_ : nullptr; }
+
   private:
     intrusive_list list_;
     std::size_t size_ = 0;
-    loop_core* loop_ = nullptr;
+    std::uint64_t loop_serial_ = 0;  // 0: not bound yet
+    const char* who_ = "a primitive";
+    task_core* const* owner_slot_ = nullptr;
 };
 
 inline sync_waiter::~sync_waiter() {
@@ -136,6 +148,16 @@ inline bool sync_waiter::on_cancel(wait_point* wp, task_core* t, const std::stri
     t->set_cancel_message(msg);
     t->wake();
     return true;
+}
+
+inline void sync_waiter::describe(const wait_point* wp, wait_info& info) {
+    auto* w = static_cast<const sync_waiter*>(wp);
+    if (!w->queue) {
+        info.what = "a primitive that was handed over";
+        return;
+    }
+    info.what = std::string(w->queue->who()) + " " + describe_address(w->queue);
+    info.holder = w->queue->owner();
 }
 
 }  // namespace asyncio::detail
