@@ -17,10 +17,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "support/describe.hpp"
 #include "support/run_harness.hpp"
+#include "support/sync_helpers.hpp"
 
 using namespace std::chrono_literals;
 
@@ -28,15 +29,7 @@ namespace {
 
 using asyncio::coro;
 using asyncio::task;
-using log_t = std::vector<std::string>;
 using namespace test_support;
-
-template <class T>
-std::string outcome(const task<T>& t) {
-    if (!t.done()) return "pending";
-    if (t.cancelled()) return "cancelled";
-    return describe(t.exception());  // "null" when it succeeded
-}
 
 // Waits at the barrier `rounds` times, logging each way out.
 coro<void> arrive(asyncio::barrier* b, log_t* log, std::string name, int rounds = 1) {
@@ -53,6 +46,32 @@ coro<void> arrive(asyncio::barrier* b, log_t* log, std::string name, int rounds 
     }
 }
 
+// The main task arrives: waits at the barrier, logs "main passed as <index>".
+coro<void> main_passes(asyncio::barrier* b, log_t* log) {
+    std::size_t index = co_await b->wait();
+    log->push_back("main passed as " + std::to_string(index));
+}
+
+// A cycle of a 2-party barrier: task "a" arrives, then main, which trips it; waits for a.
+coro<void> a_then_main_pass(asyncio::barrier* b, log_t* log) {
+    auto a = asyncio::create_task(arrive(b, log, "a"));
+    co_await asyncio::sleep(0s);
+    co_await main_passes(b, log);
+    co_await a;
+}
+
+// A fresh cycle of a 3-party barrier: tasks "d" and "e" arrive, then main, which trips it; waits
+// for d and e.
+coro<void> d_and_e_then_main_pass(asyncio::barrier* b, log_t* log) {
+    auto d = asyncio::create_task(arrive(b, log, "d"));
+    auto e = asyncio::create_task(arrive(b, log, "e"));
+    co_await asyncio::sleep(0s);
+    EXPECT_EQ(b->n_waiting(), 2u);
+    co_await main_passes(b, log);
+    co_await d;
+    co_await e;
+}
+
 coro<void> basic_body(log_t* log) {
     asyncio::barrier b(3);
     EXPECT_EQ(b.parties(), 3u);
@@ -60,8 +79,7 @@ coro<void> basic_body(log_t* log) {
     auto t1 = asyncio::create_task(arrive(&b, log, "b"));
     co_await asyncio::sleep(0s);
     EXPECT_EQ(b.n_waiting(), 2u);
-    std::size_t mine = co_await b.wait();  // the last: goes on at once, before the others
-    log->push_back("main passed as " + std::to_string(mine));
+    co_await main_passes(&b, log);  // the last: goes on at once, before the others
     EXPECT_EQ(b.n_waiting(), 0u);
     co_await t0;
     co_await t1;
@@ -69,10 +87,8 @@ coro<void> basic_body(log_t* log) {
 }
 
 TEST(Barrier, LastArrivalGoesOnAtOnceOthersInArrivalOrder) {
-    log_t log;
-    run_clean(basic_body(&log));
     log_t expected{"main passed as 2", "a passed as 0", "b passed as 1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(basic_body), expected);
 }
 
 coro<void> cyclic_body(log_t* log) {
@@ -87,15 +103,13 @@ coro<void> cyclic_body(log_t* log) {
 }
 
 TEST(Barrier, IsCyclic) {
-    log_t log;
-    run_clean(cyclic_body(&log));
     // Round 1: a, b, c arrive in that order; c goes on first and is blocked by the drain, as is
     // a; b, leaving last, arrives first in round 2 (c and a were woken but had not run yet).
     // The same order as CPython 3.11.
     log_t expected{"c passed as 2", "a passed as 0", "b passed as 1",  //
                    "a passed as 2", "b passed as 0", "c passed as 1",  //
                    "b passed as 2", "c passed as 0", "a passed as 1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cyclic_body), expected);
 }
 
 coro<void> drain_body(log_t* log) {
@@ -114,11 +128,9 @@ coro<void> drain_body(log_t* log) {
 }
 
 TEST(Barrier, WaitDuringTheDrainWaitsForTheNextCycle) {
-    log_t log;
-    run_clean(drain_body(&log));
     log_t expected{"main passed as 1", "a passed as 0", "main passed again as 1",
                    "c passed as 0"};  // as CPython
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(drain_body), expected);
 }
 
 coro<void> one_party_body(log_t* log) {
@@ -131,10 +143,8 @@ coro<void> one_party_body(log_t* log) {
 }
 
 TEST(Barrier, OnePartyNeverWaits) {
-    log_t log;
-    run_clean(one_party_body(&log));
     log_t expected{"main passed as 0 and 0", "other passed as 0"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(one_party_body), expected);
 }
 
 TEST(Barrier, PartiesBelowOneIsInvalid) {
@@ -167,21 +177,13 @@ coro<void> abort_body(log_t* log) {
     }
     co_await b.reset();
     EXPECT_FALSE(b.broken());
-    auto d = asyncio::create_task(arrive(&b, log, "d"));
-    auto e = asyncio::create_task(arrive(&b, log, "e"));
-    co_await asyncio::sleep(0s);
-    std::size_t i = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(i));
-    co_await d;
-    co_await e;
+    co_await d_and_e_then_main_pass(&b, log);
 }
 
 TEST(Barrier, AbortBreaksWaitersAndLaterCallsUntilReset) {
-    log_t log;
-    run_clean(abort_body(&log));
     log_t expected{"a broken",         "c broken",      "main broken",
                    "main passed as 2", "d passed as 0", "e passed as 1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(abort_body), expected);
 }
 
 coro<void> reset_body(log_t* log) {
@@ -196,8 +198,7 @@ coro<void> reset_body(log_t* log) {
     auto e = asyncio::create_task(arrive(&b, log, "e"));
     // a and c have not left yet: main waits for the reset to end; d and e (scheduled earlier
     // than main's wake-up) arrive first in the fresh cycle.
-    std::size_t i = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(i));
+    co_await main_passes(&b, log);
     co_await a;
     co_await c;
     co_await d;
@@ -205,29 +206,21 @@ coro<void> reset_body(log_t* log) {
 }
 
 TEST(Barrier, ResetBreaksTheWaitersThenFillsAgain) {
-    log_t log;
-    run_clean(reset_body(&log));
     log_t expected{"a broken", "c broken", "main passed as 2", "d passed as 0",
                    "e passed as 1"};  // as CPython
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(reset_body), expected);
 }
 
 coro<void> reset_idle_body(log_t* log) {
     asyncio::barrier b(2);
     co_await b.reset();  // nobody waits: nothing happens
     EXPECT_FALSE(b.broken());
-    auto a = asyncio::create_task(arrive(&b, log, "a"));
-    co_await asyncio::sleep(0s);
-    std::size_t i = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(i));
-    co_await a;
+    co_await a_then_main_pass(&b, log);
 }
 
 TEST(Barrier, ResetWithNobodyWaiting) {
-    log_t log;
-    run_clean(reset_idle_body(&log));
     log_t expected{"main passed as 1", "a passed as 0"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(reset_idle_body), expected);
 }
 
 // An abort right after the trip, before the released tasks ran: they see it when they run and
@@ -236,17 +229,14 @@ coro<void> abort_after_trip_body(log_t* log) {
     asyncio::barrier b(2);
     auto a = asyncio::create_task(arrive(&b, log, "a"));
     co_await asyncio::sleep(0s);
-    std::size_t i = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(i));
+    co_await main_passes(&b, log);
     co_await b.abort();
     co_await a;
 }
 
 TEST(Barrier, AbortAfterTheTripBreaksTasksNotYetRun) {
-    log_t log;
-    run_clean(abort_after_trip_body(&log));
     log_t expected{"main passed as 1", "a broken"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(abort_after_trip_body), expected);
 }
 
 // --- cancellation ---------------------------------------------------------------------------------
@@ -264,19 +254,16 @@ coro<void> cancel_arrived_body(log_t* log) {
     EXPECT_FALSE(b.broken());
     auto d = asyncio::create_task(arrive(&b, log, "d"));
     co_await asyncio::sleep(0s);
-    std::size_t i = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(i));
+    co_await main_passes(&b, log);
     co_await c;
     co_await d;
 }
 
 TEST(Barrier, CancelledAfterArrivingLeavesWithoutBreakingIt) {
-    log_t log;
-    run_clean(cancel_arrived_body(&log));
     // Unique indices, in arrival order among the tasks that go on (CPython would give c and d
     // both index 1: it counts arrivals, and a's departure made the count go down).
     log_t expected{"a cancelled", "main passed as 2", "c passed as 0", "d passed as 1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_arrived_body), expected);
 }
 
 coro<void> released_then_cancelled_body(log_t* log) {
@@ -284,30 +271,21 @@ coro<void> released_then_cancelled_body(log_t* log) {
     auto a = asyncio::create_task(arrive(&b, log, "a"));
     auto c = asyncio::create_task(arrive(&b, log, "c"));
     co_await asyncio::sleep(0s);
-    std::size_t i = co_await b.wait();  // trips: a and c released
-    log->push_back("main passed as " + std::to_string(i));
+    // Trips: a and c are released.
+    co_await main_passes(&b, log);
     a.cancel();  // before a ran: a throws cancelled_error, the trip stands for c
     co_await asyncio::sleep(0s);
     EXPECT_EQ(outcome(a), "cancelled");
     co_await c;
     EXPECT_EQ(b.n_waiting(), 0u);
     // Drained: the next cycle starts from zero.
-    auto d = asyncio::create_task(arrive(&b, log, "d"));
-    auto e = asyncio::create_task(arrive(&b, log, "e"));
-    co_await asyncio::sleep(0s);
-    EXPECT_EQ(b.n_waiting(), 2u);
-    std::size_t j = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(j));
-    co_await d;
-    co_await e;
+    co_await d_and_e_then_main_pass(&b, log);
 }
 
 TEST(Barrier, ReleasedThenCancelledThrowsCancelledAndTheDrainCompletes) {
-    log_t log;
-    run_clean(released_then_cancelled_body(&log));
     log_t expected{"main passed as 2", "a cancelled",   "c passed as 1",
                    "main passed as 2", "d passed as 0", "e passed as 1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(released_then_cancelled_body), expected);
 }
 
 // Main trips the barrier and at once waits again: blocked by the drain (a and c have not left).
@@ -321,8 +299,7 @@ coro<void> cancel_while_blocked_body(log_t* log, bool after_wake) {
     asyncio::any_task self = asyncio::current_task();
     auto& loop = asyncio::get_running_loop();
     if (!after_wake) loop.call_soon([self] { self.cancel("while blocked"); });
-    std::size_t i = co_await b.wait();  // trips
-    log->push_back("main passed as " + std::to_string(i));
+    co_await main_passes(&b, log);  // trips
     if (after_wake) loop.call_soon([self] { self.cancel("after the wake-up"); });
     try {
         co_await b.wait();
@@ -334,29 +311,19 @@ coro<void> cancel_while_blocked_body(log_t* log, bool after_wake) {
     co_await c;
     EXPECT_EQ(b.n_waiting(), 0u);  // main never arrived
     EXPECT_FALSE(b.broken());
-    auto d = asyncio::create_task(arrive(&b, log, "d"));
-    auto e = asyncio::create_task(arrive(&b, log, "e"));
-    co_await asyncio::sleep(0s);
-    std::size_t j = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(j));
-    co_await d;
-    co_await e;
+    co_await d_and_e_then_main_pass(&b, log);
 }
 
 TEST(Barrier, CancelledWhileBlockedByTheDrainChangesNothing) {
-    log_t log;
-    run_clean(cancel_while_blocked_body(&log, false));
     log_t expected{"main passed as 2", "a passed as 0", "c passed as 1", "main cancelled while blocked",
                    "main passed as 2", "d passed as 0", "e passed as 1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_while_blocked_body, false), expected);
 }
 
 TEST(Barrier, WokenFromTheDrainThenCancelledChangesNothing) {
-    log_t log;
-    run_clean(cancel_while_blocked_body(&log, true));
     log_t expected{"main passed as 2", "a passed as 0", "c passed as 1", "main cancelled after the wake-up",
                    "main passed as 2", "d passed as 0", "e passed as 1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_while_blocked_body, true), expected);
 }
 
 coro<void> self_cancel_then_wait(asyncio::barrier* b, log_t* log) {
@@ -372,18 +339,12 @@ coro<void> pending_cancel_body(log_t* log) {
     asyncio::barrier b(2);
     co_await asyncio::create_task(self_cancel_then_wait(&b, log));
     EXPECT_EQ(b.n_waiting(), 0u);
-    auto a = asyncio::create_task(arrive(&b, log, "a"));
-    co_await asyncio::sleep(0s);
-    std::size_t i = co_await b.wait();
-    log->push_back("main passed as " + std::to_string(i));
-    co_await a;
+    co_await a_then_main_pass(&b, log);
 }
 
 TEST(Barrier, PendingCancellationLeavesAtOnce) {
-    log_t log;
-    run_clean(pending_cancel_body(&log));
     log_t expected{"cancelled: pending, n_waiting 0", "main passed as 1", "a passed as 0"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(pending_cancel_body), expected);
 }
 
 // --- statistics, loops ----------------------------------------------------------------------------
@@ -412,14 +373,6 @@ TEST(Barrier, Statistics) { run_clean(statistics_body()); }
 
 asyncio::barrier g_barrier(2);  // constructed before any loop runs
 
-coro<void> use_barrier(asyncio::barrier* b, log_t* log) {
-    auto a = asyncio::create_task(arrive(b, log, "a"));
-    co_await asyncio::sleep(0s);
-    std::size_t i = co_await b->wait();
-    log->push_back("main passed as " + std::to_string(i));
-    co_await a;
-}
-
 coro<void> use_barrier_in_second_loop(asyncio::barrier* b, log_t* log) {
     try {
         co_await b->wait();
@@ -430,30 +383,19 @@ coro<void> use_barrier_in_second_loop(asyncio::barrier* b, log_t* log) {
 }
 
 TEST(Barrier, GlobalBarrierBindsToTheFirstLoopThatWaitsOnIt) {
-    log_t log;
-    run_clean(use_barrier(&g_barrier, &log));
-    run_clean(use_barrier_in_second_loop(&g_barrier, &log));
     log_t expected{"main passed as 1", "a passed as 0", "barrier is bound to a different event loop"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run_on_two_loops(&g_barrier, a_then_main_pass, use_barrier_in_second_loop), expected);
 }
 
 coro<void> destroyed_body(log_t* log) {
     auto b = std::make_unique<asyncio::barrier>(3);
     auto t = asyncio::create_task(arrive(b.get(), log, "t"));
-    co_await asyncio::sleep(0s);
-    b.reset();
-    co_await asyncio::sleep(1ms);
-    log->push_back(outcome(t));
-    t.cancel();
-    co_await asyncio::sleep(0s);
-    log->push_back(outcome(t));
+    co_await destroy_while_waited_on(std::move(b), std::move(t), log);
 }
 
 TEST(Barrier, DestroyedWithWaitersDoesNotCrash) {
-    log_t log;
-    run_clean(destroyed_body(&log));
     log_t expected{"pending", "t cancelled", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(destroyed_body), expected);
 }
 
 }  // namespace

@@ -17,10 +17,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "support/describe.hpp"
 #include "support/run_harness.hpp"
+#include "support/sync_helpers.hpp"
 
 using namespace std::chrono_literals;
 
@@ -28,18 +29,12 @@ namespace {
 
 using asyncio::coro;
 using asyncio::task;
-using log_t = std::vector<std::string>;
 using namespace test_support;
 
-template <class T>
-std::string outcome(const task<T>& t) {
-    if (!t.done()) return "pending";
-    if (t.cancelled()) return "cancelled";
-    return describe(t.exception());  // "null" when it succeeded
-}
-
-bool holds_lock(asyncio::condition* c) {
-    return c->locked() && c->statistics().lock_statistics.owner == asyncio::current_task();
+// ", holds the lock" when the current task holds c's lock, else ", LOCK NOT HELD".
+std::string lock_held(asyncio::condition* c) {
+    bool held = c->locked() && c->statistics().lock_statistics.owner == asyncio::current_task();
+    return held ? ", holds the lock" : ", LOCK NOT HELD";
 }
 
 // Takes the lock, waits once, logs how it came out (and whether it holds the lock), releases.
@@ -47,10 +42,9 @@ coro<void> waiter(asyncio::condition* c, log_t* log, std::string name) {
     auto guard = co_await c->scoped();
     try {
         co_await c->wait();
-        log->push_back(name + " notified" + (holds_lock(c) ? ", holds the lock" : ", LOCK NOT HELD"));
+        log->push_back(name + " notified" + lock_held(c));
     } catch (const asyncio::cancelled_error& e) {
-        log->push_back(name + " cancelled" + (e.message().empty() ? "" : ": " + e.message()) +
-                       (holds_lock(c) ? ", holds the lock" : ", LOCK NOT HELD"));
+        log->push_back(name + " cancelled" + (e.message().empty() ? "" : ": " + e.message()) + lock_held(c));
         throw;
     }
 }
@@ -74,10 +68,8 @@ coro<void> basic_body(log_t* log) {
 }
 
 TEST(Condition, NotifiedWaiterReturnsHoldingTheLockAfterTheNotifierReleasesIt) {
-    log_t log;
-    run_clean(basic_body(&log));
     log_t expected{"notifier releases", "a notified, holds the lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(basic_body), expected);
 }
 
 coro<void> fifo_body(log_t* log) {
@@ -100,12 +92,10 @@ coro<void> fifo_body(log_t* log) {
 }
 
 TEST(Condition, NotifyWakesTheLongestWaitingFirst) {
-    log_t log;
-    run_clean(fifo_body(&log));
     log_t expected{
         "w0 notified, holds the lock", "w1 notified, holds the lock", "notify_all",
         "w2 notified, holds the lock", "w3 notified, holds the lock", "w4 notified, holds the lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(fifo_body), expected);
 }
 
 coro<void> unacquired_body(log_t* log) {
@@ -139,12 +129,10 @@ coro<void> unacquired_body(log_t* log) {
 }
 
 TEST(Condition, WaitAndNotifyWithoutTheLockThrowRuntimeError) {
-    log_t log;
-    run_clean(unacquired_body(&log));
     log_t expected{"cannot wait on un-acquired lock", "cannot notify on un-acquired lock",
                    "cannot notify on un-acquired lock", "Lock is not acquired.",
                    "wait_for: cannot wait on un-acquired lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(unacquired_body), expected);
 }
 
 // --- wait_for -------------------------------------------------------------------------------------
@@ -170,7 +158,7 @@ coro<void> wait_for_body(log_t* log) {
     auto g = co_await c.scoped();
     int got = co_await c.wait_for(pred);
     log->push_back("got " + std::to_string(got) + " after " + std::to_string(checks) + " checks" +
-                   (holds_lock(&c) ? ", holds the lock" : ", LOCK NOT HELD"));
+                   lock_held(&c));
     auto ready = [] { return std::optional<std::string>("at once"); };
     std::optional<std::string> again = co_await c.wait_for(ready);  // true to begin with: no wait
     log->push_back(again.value_or("?"));
@@ -179,10 +167,8 @@ coro<void> wait_for_body(log_t* log) {
 }
 
 TEST(Condition, WaitForReturnsThePredicatesValue) {
-    log_t log;
-    run_clean(wait_for_body(&log));
     log_t expected{"got 30 after 4 checks, holds the lock", "at once"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(wait_for_body), expected);
 }
 
 coro<void> wait_for_cancel_waiter(asyncio::condition* c, log_t* log) {
@@ -191,8 +177,7 @@ coro<void> wait_for_cancel_waiter(asyncio::condition* c, log_t* log) {
     try {
         co_await c->wait_for(never);
     } catch (const asyncio::cancelled_error&) {
-        log->push_back(std::string("wait_for cancelled") +
-                       (holds_lock(c) ? ", holds the lock" : ", LOCK NOT HELD"));
+        log->push_back("wait_for cancelled" + lock_held(c));
         throw;
     }
 }
@@ -213,10 +198,8 @@ coro<void> wait_for_cancel_body(log_t* log) {
 }
 
 TEST(Condition, WaitForCancelledHoldsTheLockWhenTheCancellationPropagates) {
-    log_t log;
-    run_clean(wait_for_cancel_body(&log));
     log_t expected{"wait_for cancelled, holds the lock", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(wait_for_cancel_body), expected);
 }
 
 // --- cancellation ---------------------------------------------------------------------------------
@@ -246,11 +229,9 @@ coro<void> cancel_queued_body(log_t* log) {
 }
 
 TEST(Condition, CancelledWhileWaitingTakesTheLockAgainBeforeThrowing) {
-    log_t log;
-    run_clean(cancel_queued_body(&log));
     log_t expected{"main releases", "a cancelled: bye, holds the lock", "a: cancelled",
                    "b notified, holds the lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_queued_body), expected);
 }
 
 coro<void> notified_then_cancelled_body(log_t* log) {
@@ -274,10 +255,8 @@ coro<void> notified_then_cancelled_body(log_t* log) {
 }
 
 TEST(Condition, NotifiedThenCancelledPassesTheNotificationOn) {
-    log_t log;
-    run_clean(notified_then_cancelled_body(&log));
     log_t expected{"a cancelled, holds the lock", "b notified, holds the lock", "d notified, holds the lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(notified_then_cancelled_body), expected);
 }
 
 coro<void> cancel_while_relocking_body(log_t* log) {
@@ -304,10 +283,8 @@ coro<void> cancel_while_relocking_body(log_t* log) {
 }
 
 TEST(Condition, CancelledWhileTakingTheLockAgainRethrowsTheLastCancellationAndPassesTheNotificationOn) {
-    log_t log;
-    run_clean(cancel_while_relocking_body(&log));
     log_t expected{"main releases", "a cancelled: second, holds the lock", "b notified, holds the lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_while_relocking_body), expected);
 }
 
 coro<void> self_cancel_then_wait(asyncio::condition* c, log_t* log) {
@@ -316,8 +293,7 @@ coro<void> self_cancel_then_wait(asyncio::condition* c, log_t* log) {
     try {
         co_await c->wait();
     } catch (const asyncio::cancelled_error& e) {
-        log->push_back("cancelled: " + e.message() +
-                       (holds_lock(c) ? ", holds the lock" : ", LOCK NOT HELD") + ", waiting " +
+        log->push_back("cancelled: " + e.message() + lock_held(c) + ", waiting " +
                        std::to_string(c->statistics().tasks_waiting));
     }
 }
@@ -354,10 +330,8 @@ coro<void> shared_lock_body(log_t* log) {
 }
 
 TEST(Condition, ConditionsSharingALock) {
-    log_t log;
-    run_clean(shared_lock_body(&log));
     log_t expected{"b notified, holds the lock", "a notified, holds the lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(shared_lock_body), expected);
 }
 
 coro<void> statistics_body() {
@@ -401,17 +375,14 @@ coro<void> wait_in_second_loop(asyncio::condition* c, log_t* log) {
     try {
         co_await c->wait();
     } catch (const std::runtime_error& e) {
-        log->push_back(std::string(e.what()) + (holds_lock(c) ? ", holds the lock" : ", LOCK NOT HELD"));
+        log->push_back(e.what() + lock_held(c));
     }
 }
 
 TEST(Condition, GlobalConditionBindsToTheFirstLoopThatWaitsOnIt) {
-    log_t log;
-    run_clean(wait_and_notify(&g_condition, &log));
-    run_clean(wait_in_second_loop(&g_condition, &log));
     log_t expected{"t notified, holds the lock",
                    "condition is bound to a different event loop, holds the lock"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run_on_two_loops(&g_condition, wait_and_notify, wait_in_second_loop), expected);
     EXPECT_FALSE(g_condition.locked());
 }
 
@@ -424,20 +395,12 @@ coro<void> bare_waiter(asyncio::condition* c) {
 coro<void> destroyed_body(log_t* log) {
     auto c = std::make_unique<asyncio::condition>();
     auto t = asyncio::create_task(bare_waiter(c.get()));
-    co_await asyncio::sleep(0s);
-    c.reset();
-    co_await asyncio::sleep(1ms);
-    log->push_back(outcome(t));
-    t.cancel();
-    co_await asyncio::sleep(0s);
-    log->push_back(outcome(t));
+    co_await destroy_while_waited_on(std::move(c), std::move(t), log);
 }
 
 TEST(Condition, DestroyedWithWaitersDoesNotCrash) {
-    log_t log;
-    run_clean(destroyed_body(&log));
     log_t expected{"pending", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(destroyed_body), expected);
 }
 
 }  // namespace

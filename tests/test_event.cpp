@@ -14,10 +14,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "support/describe.hpp"
 #include "support/run_harness.hpp"
+#include "support/sync_helpers.hpp"
 
 using namespace std::chrono_literals;
 
@@ -25,24 +26,11 @@ namespace {
 
 using asyncio::coro;
 using asyncio::task;
-using log_t = std::vector<std::string>;
 using namespace test_support;
-
-template <class T>
-std::string outcome(const task<T>& t) {
-    if (!t.done()) return "pending";
-    if (t.cancelled()) return "cancelled";
-    return describe(t.exception());  // "null" when it succeeded
-}
 
 coro<void> waiter(asyncio::event* e, log_t* log, std::string name) {
     co_await e->wait();
     log->push_back(name + " woke, set=" + (e->is_set() ? "1" : "0"));
-}
-
-coro<void> note(log_t* log, std::string what) {
-    log->push_back(what);
-    co_return;
 }
 
 coro<void> set_no_suspend_body(log_t* log) {
@@ -58,10 +46,8 @@ coro<void> set_no_suspend_body(log_t* log) {
 }
 
 TEST(Event, WaitOnASetEventDoesNotSuspend) {
-    log_t log;
-    run_clean(set_no_suspend_body(&log));
     log_t expected{"waited twice", "other task ran"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(set_no_suspend_body), expected);
 }
 
 coro<void> fifo_body(log_t* log) {
@@ -79,10 +65,8 @@ coro<void> fifo_body(log_t* log) {
 }
 
 TEST(Event, SetWakesEveryWaiterInFifoOrder) {
-    log_t log;
-    run_clean(fifo_body(&log));
     log_t expected{"set", "w0 woke, set=1", "w1 woke, set=1", "w2 woke, set=1", "w3 woke, set=1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(fifo_body), expected);
 }
 
 coro<void> clear_body(log_t* log) {
@@ -100,10 +84,8 @@ coro<void> clear_body(log_t* log) {
 }
 
 TEST(Event, ClearAfterSetDoesNotUnwakeAndLaterWaitersWait) {
-    log_t log;
-    run_clean(clear_body(&log));
     log_t expected{"a woke, set=0", "b woke, set=1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(clear_body), expected);
 }
 
 coro<void> cancel_waiting_body(log_t* log) {
@@ -126,10 +108,8 @@ coro<void> cancel_waiting_body(log_t* log) {
 }
 
 TEST(Event, CancelledWhileWaiting) {
-    log_t log;
-    run_clean(cancel_waiting_body(&log));
     log_t expected{"b: no more", "a woke, set=1", "c woke, set=1"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_waiting_body), expected);
 }
 
 coro<void> woken_then_cancelled_body(log_t* log) {
@@ -145,39 +125,25 @@ coro<void> woken_then_cancelled_body(log_t* log) {
 }
 
 TEST(Event, WokenThenCancelledInTheSameIterationThrowsCancelled) {
-    log_t log;
-    run_clean(woken_then_cancelled_body(&log));
     log_t expected{"b woke, set=1", "a: cancelled"};
-    EXPECT_EQ(log, expected);
-}
-
-coro<void> self_cancel_then_wait(asyncio::event* e, log_t* log) {
-    asyncio::current_task().cancel("pending");
-    try {
-        co_await e->wait();
-        log->push_back("returned");
-    } catch (const asyncio::cancelled_error& x) {
-        log->push_back("cancelled: " + x.message() + ", waiting " +
-                       std::to_string(e->statistics().tasks_waiting));
-    }
+    EXPECT_EQ(logged_run(woken_then_cancelled_body), expected);
 }
 
 coro<void> pending_cancel_body(log_t* log) {
     asyncio::event e;
-    co_await asyncio::create_task(self_cancel_then_wait(&e, log));  // must wait: throws at once
+    // Must wait: throws at once.
+    co_await asyncio::create_task(wait_with_cancel_pending(&e, &asyncio::event::wait, "returned", log));
     e.set();
     // Set: wait() returns without suspending; the cancellation is still pending when the
     // coroutine returns, so the task ends cancelled (as in Python).
-    auto t = asyncio::create_task(self_cancel_then_wait(&e, log));
+    auto t = asyncio::create_task(wait_with_cancel_pending(&e, &asyncio::event::wait, "returned", log));
     co_await asyncio::sleep(0s);
     log->push_back(outcome(t));
 }
 
 TEST(Event, PendingCancellation) {
-    log_t log;
-    run_clean(pending_cancel_body(&log));
     log_t expected{"cancelled: pending, waiting 0", "returned", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(pending_cancel_body), expected);
 }
 
 asyncio::event g_event;  // constructed before any loop runs
@@ -201,30 +167,19 @@ coro<void> wait_in_second_loop(asyncio::event* e, log_t* log) {
 }
 
 TEST(Event, GlobalEventBindsToTheFirstLoopThatWaitsOnIt) {
-    log_t log;
-    run_clean(wait_and_set(&g_event, &log));
-    run_clean(wait_in_second_loop(&g_event, &log));
     log_t expected{"t woke, set=1", "set event waited", "event is bound to a different event loop"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run_on_two_loops(&g_event, wait_and_set, wait_in_second_loop), expected);
 }
 
 coro<void> destroyed_body(log_t* log) {
     auto e = std::make_unique<asyncio::event>();
     auto t = asyncio::create_task(waiter(e.get(), log, "t"));
-    co_await asyncio::sleep(0s);
-    e.reset();
-    co_await asyncio::sleep(1ms);
-    log->push_back(outcome(t));
-    t.cancel();
-    co_await asyncio::sleep(0s);
-    log->push_back(outcome(t));
+    co_await destroy_while_waited_on(std::move(e), std::move(t), log);
 }
 
 TEST(Event, DestroyedWithWaitersDoesNotCrash) {
-    log_t log;
-    run_clean(destroyed_body(&log));
     log_t expected{"pending", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(destroyed_body), expected);
 }
 
 }  // namespace

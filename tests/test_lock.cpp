@@ -16,10 +16,11 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "support/describe.hpp"
 #include "support/run_harness.hpp"
+#include "support/sync_helpers.hpp"
 
 // Counts every allocation made through the global operator new while `g_counting` is set: the
 // uncontended acquire/release test shows it makes none.
@@ -42,28 +43,7 @@ namespace {
 
 using asyncio::coro;
 using asyncio::task;
-using log_t = std::vector<std::string>;
 using namespace test_support;
-
-template <class T>
-std::string outcome(const task<T>& t) {
-    if (!t.done()) return "pending";
-    if (t.cancelled()) return "cancelled";
-    return describe(t.exception());  // "null" when it succeeded
-}
-
-// Acquires, logs, holds the lock for `hold`, releases.
-coro<void> locker(asyncio::lock* l, log_t* log, std::string name, std::chrono::milliseconds hold) {
-    co_await l->acquire();
-    log->push_back(name + " acquired");
-    co_await asyncio::sleep(hold);
-    l->release();
-}
-
-coro<void> note(log_t* log, std::string what) {
-    log->push_back(what);
-    co_return;
-}
 
 // --- the uncontended path ----------------------------------------------------------------------
 
@@ -98,7 +78,7 @@ coro<void> fifo_body(log_t* log) {
     co_await l.acquire();
     std::vector<task<void>> tasks;
     for (int i = 0; i < 5; ++i)
-        tasks.push_back(asyncio::create_task(locker(&l, log, "w" + std::to_string(i), 1ms)));
+        tasks.push_back(asyncio::create_task(acquire_and_hold(&l, log, "w" + std::to_string(i), 1ms)));
     co_await asyncio::sleep(0s);  // all five queue up
     EXPECT_EQ(l.statistics().tasks_waiting, 5u);
     l.release();  // handed to w0: a new acquire must queue behind w1..w4, not barge
@@ -110,11 +90,9 @@ coro<void> fifo_body(log_t* log) {
 }
 
 TEST(Lock, WaitersAcquireInFifoOrderAndNobodyBarges) {
-    log_t log;
-    run_clean(fifo_body(&log));
     log_t expected{"w0 acquired", "w1 acquired", "w2 acquired",
                    "w3 acquired", "w4 acquired", "main acquired again"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(fifo_body), expected);
 }
 
 // --- cancellation --------------------------------------------------------------------------------
@@ -122,9 +100,9 @@ TEST(Lock, WaitersAcquireInFifoOrderAndNobodyBarges) {
 coro<void> cancel_queued_body(log_t* log) {
     asyncio::lock l;
     co_await l.acquire();
-    auto a = asyncio::create_task(locker(&l, log, "a", 1ms));
-    auto b = asyncio::create_task(locker(&l, log, "b", 1ms));
-    auto c = asyncio::create_task(locker(&l, log, "c", 1ms));
+    auto a = asyncio::create_task(acquire_and_hold(&l, log, "a", 1ms));
+    auto b = asyncio::create_task(acquire_and_hold(&l, log, "b", 1ms));
+    auto c = asyncio::create_task(acquire_and_hold(&l, log, "c", 1ms));
     co_await asyncio::sleep(0s);
     EXPECT_EQ(l.statistics().tasks_waiting, 3u);
     b.cancel("stop b");
@@ -143,18 +121,16 @@ coro<void> cancel_queued_body(log_t* log) {
 }
 
 TEST(Lock, CancelledWhileQueuedTakesNothing) {
-    log_t log;
-    run_clean(cancel_queued_body(&log));
     log_t expected{"b: stop b", "a acquired", "c acquired"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_queued_body), expected);
 }
 
 coro<void> granted_then_cancelled_body(log_t* log, bool with_next) {
     asyncio::lock l;
     co_await l.acquire();
-    auto a = asyncio::create_task(locker(&l, log, "a", 1ms));
+    auto a = asyncio::create_task(acquire_and_hold(&l, log, "a", 1ms));
     task<void> b;
-    if (with_next) b = asyncio::create_task(locker(&l, log, "b", 1ms));
+    if (with_next) b = asyncio::create_task(acquire_and_hold(&l, log, "b", 1ms));
     co_await asyncio::sleep(0s);
     l.release();  // handed to a ...
     EXPECT_EQ(l.statistics().owner, asyncio::any_task(a));
@@ -171,44 +147,27 @@ coro<void> granted_then_cancelled_body(log_t* log, bool with_next) {
 }
 
 TEST(Lock, GrantedThenCancelledPassesTheLockToTheNextWaiter) {
-    log_t log;
-    run_clean(granted_then_cancelled_body(&log, true));
     log_t expected{"a: cancelled", "b acquired"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(granted_then_cancelled_body, true), expected);
 }
 
 TEST(Lock, GrantedThenCancelledWithNobodyWaitingFreesTheLock) {
-    log_t log;
-    run_clean(granted_then_cancelled_body(&log, false));
     log_t expected{"a: cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(granted_then_cancelled_body, false), expected);
 }
 
 // A cancellation already pending when acquire() must wait: it throws at once, queues nothing.
-coro<void> self_cancel_then_acquire(asyncio::lock* l, log_t* log) {
-    asyncio::current_task().cancel("pending");
-    try {
-        co_await l->acquire();
-        log->push_back("acquired?!");
-    } catch (const asyncio::cancelled_error& e) {
-        log->push_back("cancelled: " + e.message() + ", waiting " +
-                       std::to_string(l->statistics().tasks_waiting));
-    }
-}
-
 coro<void> pending_cancel_body(log_t* log) {
     asyncio::lock l;
     co_await l.acquire();
-    co_await asyncio::create_task(self_cancel_then_acquire(&l, log));
+    co_await asyncio::create_task(wait_with_cancel_pending(&l, &asyncio::lock::acquire, "acquired?!", log));
     l.release();
     EXPECT_FALSE(l.locked());
 }
 
 TEST(Lock, PendingCancellationWhenAcquireMustWaitThrowsAtOnce) {
-    log_t log;
-    run_clean(pending_cancel_body(&log));
     log_t expected{"cancelled: pending, waiting 0"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(pending_cancel_body), expected);
 }
 
 // On a free lock acquire() does not suspend, so a pending cancellation waits for the next await.
@@ -233,10 +192,8 @@ coro<void> pending_cancel_free_body(log_t* log) {
 }
 
 TEST(Lock, PendingCancellationOnAFreeLockIsDeliveredAtTheNextSuspension) {
-    log_t log;
-    run_clean(pending_cancel_free_body(&log));
     log_t expected{"acquired", "cancelled at the sleep", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(pending_cancel_free_body), expected);
 }
 
 // --- errors, guard, statistics --------------------------------------------------------------------
@@ -253,7 +210,7 @@ TEST(Lock, ReleasingAnUnlockedLockThrowsRuntimeError) {
 
 coro<void> guard_body(log_t* log) {
     asyncio::lock l;
-    auto t = asyncio::create_task(locker(&l, log, "t", 0ms));
+    auto t = asyncio::create_task(acquire_and_hold(&l, log, "t", 0ms));
     {
         auto g = co_await l.scoped();
         EXPECT_TRUE(g.owns_lock());
@@ -272,10 +229,8 @@ coro<void> guard_body(log_t* log) {
 }
 
 TEST(Lock, ScopedGuardReleasesToTheNextWaiter) {
-    log_t log;
-    run_clean(guard_body(&log));
     log_t expected{"main leaves the block", "t acquired"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(guard_body), expected);
 }
 
 coro<void> statistics_body() {
@@ -286,8 +241,8 @@ coro<void> statistics_body() {
     EXPECT_EQ(s0.tasks_waiting, 0u);
     co_await l.acquire();
     log_t log;
-    auto a = asyncio::create_task(locker(&l, &log, "a", 0ms), "waiter-a");
-    auto b = asyncio::create_task(locker(&l, &log, "b", 0ms), "waiter-b");
+    auto a = asyncio::create_task(acquire_and_hold(&l, &log, "a", 0ms), "waiter-a");
+    auto b = asyncio::create_task(acquire_and_hold(&l, &log, "b", 0ms), "waiter-b");
     co_await asyncio::sleep(0s);
     auto s1 = l.statistics();
     EXPECT_TRUE(s1.locked);
@@ -309,18 +264,10 @@ TEST(Lock, Statistics) { run_clean(statistics_body()); }
 
 asyncio::lock g_lock;  // constructed before any loop runs
 
-coro<void> contend(asyncio::lock* l, log_t* log) {
-    co_await l->acquire();
-    auto t = asyncio::create_task(locker(l, log, "t", 0ms));
-    co_await asyncio::sleep(0s);
-    l->release();
-    co_await t;
-}
-
 coro<void> contend_expect_wrong_loop(asyncio::lock* l, log_t* log) {
     co_await l->acquire();  // free: no loop check (as in Python)
     log->push_back("uncontended acquire works");
-    auto t = asyncio::create_task(locker(l, log, "t", 0ms));
+    auto t = asyncio::create_task(acquire_and_hold(l, log, "t", 0ms));
     co_await asyncio::sleep(0s);
     try {
         co_await t;
@@ -331,32 +278,21 @@ coro<void> contend_expect_wrong_loop(asyncio::lock* l, log_t* log) {
 }
 
 TEST(Lock, GlobalLockBindsToTheFirstLoopThatWaitsOnIt) {
-    log_t log;
-    run_clean(contend(&g_lock, &log));
-    run_clean(contend_expect_wrong_loop(&g_lock, &log));
     log_t expected{"t acquired", "uncontended acquire works", "lock is bound to a different event loop"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run_on_two_loops(&g_lock, hand_over_once, contend_expect_wrong_loop), expected);
     EXPECT_FALSE(g_lock.locked());
 }
 
 coro<void> destroyed_body(log_t* log) {
     auto l = std::make_unique<asyncio::lock>();
     co_await l->acquire();
-    auto t = asyncio::create_task(locker(l.get(), log, "t", 0ms));
-    co_await asyncio::sleep(0s);
-    l.reset();  // t still waits in it
-    co_await asyncio::sleep(1ms);
-    log->push_back(outcome(t));
-    t.cancel();  // the orphaned waiter can still be cancelled
-    co_await asyncio::sleep(0s);
-    log->push_back(outcome(t));
+    auto t = asyncio::create_task(acquire_and_hold(l.get(), log, "t", 0ms));
+    co_await destroy_while_waited_on(std::move(l), std::move(t), log);
 }
 
 TEST(Lock, DestroyedWithWaitersDoesNotCrash) {
-    log_t log;
-    run_clean(destroyed_body(&log));
     log_t expected{"pending", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(destroyed_body), expected);
 }
 
 }  // namespace

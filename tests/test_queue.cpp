@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "support/run_harness.hpp"
+#include "support/sync_helpers.hpp"
 
 using namespace std::chrono_literals;
 
@@ -39,7 +40,6 @@ namespace {
 using asyncio::coro;
 using asyncio::task;
 using ms = std::chrono::milliseconds;
-using log_t = std::vector<std::string>;
 
 using namespace test_support;
 
@@ -104,6 +104,23 @@ std::vector<int> drain(Q& q) {
     std::vector<int> out;
     while (!q.empty()) out.push_back(q.get_nowait());
     return out;
+}
+
+// Starts getters "g1" and "g2" on the empty `q` and lets them queue up, g1 first.
+template <class Q>
+coro<void> queue_two_getters(Q* q, log_t* log, task<void>* g1, task<void>* g2) {
+    *g1 = asyncio::create_task(getter(q, log, "g1"));
+    *g2 = asyncio::create_task(getter(q, log, "g2"));
+    co_await yield_once();
+}
+
+// Fills `q` (maxsize 1) with 0, then starts putters "p1" (of 1) and "p2" (of 2) and lets them
+// queue up for the slot, p1 first.
+coro<void> queue_two_putters(asyncio::queue<int>* q, log_t* log, task<void>* p1, task<void>* p2) {
+    q->put_nowait(0);
+    *p1 = asyncio::create_task(putter(q, 1, log, "p1"));
+    *p2 = asyncio::create_task(putter(q, 2, log, "p2"));
+    co_await yield_once();
 }
 
 // --- order -----------------------------------------------------------------------------------------
@@ -235,9 +252,8 @@ TEST(Queue, SizesFullEmptyAndStatistics) { run_test(sizes_main()); }
 coro<void> statistics_counts_waiters_main() {
     log_t log;
     asyncio::queue<int> q(1);
-    task<void> g1 = asyncio::create_task(getter(&q, &log, "g1"));
-    task<void> g2 = asyncio::create_task(getter(&q, &log, "g2"));
-    co_await yield_once();
+    task<void> g1, g2;
+    co_await queue_two_getters(&q, &log, &g1, &g2);
     EXPECT_EQ(q.statistics().tasks_waiting_get, 2u);
     q.put_nowait(1);
     q.put_nowait(2);  // g1 and g2 were each handed one: the queue stays empty
@@ -305,10 +321,8 @@ TEST(Queue, ASlotGrantedToAWaitingPutterCannotBeTakenByALaterPut) { run_test(no_
 coro<void> granted_putter_hands_to_getter_main() {
     log_t log;
     asyncio::queue<int> q(1);
-    q.put_nowait(0);
-    task<void> p1 = asyncio::create_task(putter(&q, 1, &log, "p1"));
-    task<void> p2 = asyncio::create_task(putter(&q, 2, &log, "p2"));
-    co_await yield_once();
+    task<void> p1, p2;
+    co_await queue_two_putters(&q, &log, &p1, &p2);
     EXPECT_EQ(q.get_nowait(), 0);  // the slot is granted to p1
     int v = co_await q.get();      // waits (p1 has not run): p1 hands its item over
     EXPECT_EQ(v, 1);
@@ -358,9 +372,8 @@ TEST(Queue, GetWithAnItemThereDoesNotSuspend) { run_test(get_without_suspending_
 coro<void> cancel_queued_getter_main() {
     log_t log;
     asyncio::queue<int> q;
-    task<void> g1 = asyncio::create_task(getter(&q, &log, "g1"));
-    task<void> g2 = asyncio::create_task(getter(&q, &log, "g2"));
-    co_await yield_once();
+    task<void> g1, g2;
+    co_await queue_two_getters(&q, &log, &g1, &g2);
     g1.cancel();
     co_await g1;
     EXPECT_EQ(q.statistics().tasks_waiting_get, 1u);
@@ -374,9 +387,8 @@ TEST(Queue, CancelledWaitingGetterTakesNothing) { run_test(cancel_queued_getter_
 coro<void> granted_getter_cancelled_next_getter_main() {
     log_t log;
     asyncio::queue<int> q;
-    task<void> g1 = asyncio::create_task(getter(&q, &log, "g1"));
-    task<void> g2 = asyncio::create_task(getter(&q, &log, "g2"));
-    co_await yield_once();
+    task<void> g1, g2;
+    co_await queue_two_getters(&q, &log, &g1, &g2);
     q.put_nowait(7);  // handed to g1
     g1.cancel();      // before g1 ran
     co_await g1;
@@ -422,10 +434,8 @@ TEST(Queue, GetterHandedAnItemThenCancelledPutsItBack) {
 coro<void> cancel_queued_putter_main() {
     log_t log;
     asyncio::queue<int> q(1);
-    q.put_nowait(0);
-    task<void> p1 = asyncio::create_task(putter(&q, 1, &log, "p1"));
-    task<void> p2 = asyncio::create_task(putter(&q, 2, &log, "p2"));
-    co_await yield_once();
+    task<void> p1, p2;
+    co_await queue_two_putters(&q, &log, &p1, &p2);
     p1.cancel();
     co_await p1;
     EXPECT_EQ(q.statistics().tasks_waiting_put, 1u);
@@ -440,10 +450,8 @@ TEST(Queue, CancelledWaitingPutterAddsNothing) { run_test(cancel_queued_putter_m
 coro<void> granted_putter_cancelled_main() {
     log_t log;
     asyncio::queue<int> q(1);
-    q.put_nowait(0);
-    task<void> p1 = asyncio::create_task(putter(&q, 1, &log, "p1"));
-    task<void> p2 = asyncio::create_task(putter(&q, 2, &log, "p2"));
-    co_await yield_once();
+    task<void> p1, p2;
+    co_await queue_two_putters(&q, &log, &p1, &p2);
     EXPECT_EQ(q.get_nowait(), 0);  // the slot is granted to p1
     p1.cancel();                   // before p1 ran
     co_await p1;                   // p1 releases the slot to p2
@@ -602,9 +610,8 @@ TEST(Queue, ShutdownWakesBlockedPuttersAndKeepsItems) { run_test(shutdown_wakes_
 coro<void> shutdown_wakes_getters_main() {
     log_t log;
     asyncio::lifo_queue<int> q;
-    task<void> g1 = asyncio::create_task(getter(&q, &log, "g1"));
-    task<void> g2 = asyncio::create_task(getter(&q, &log, "g2"));
-    co_await yield_once();
+    task<void> g1, g2;
+    co_await queue_two_getters(&q, &log, &g1, &g2);
     q.shutdown();
     q.shutdown();  // twice is fine
     co_await g1;
@@ -643,9 +650,8 @@ coro<void> shutdown_immediate_wakes_getters_and_join_main() {
     task<void> j = asyncio::create_task(joiner(&q, &log, "j"));
     co_await yield_once();         // j waits
     EXPECT_EQ(q.get_nowait(), 0);  // taken, not yet done
-    task<void> g1 = asyncio::create_task(getter(&q, &log, "g1"));
-    task<void> g2 = asyncio::create_task(getter(&q, &log, "g2"));
-    co_await yield_once();
+    task<void> g1, g2;
+    co_await queue_two_getters(&q, &log, &g1, &g2);
     q.put_nowait(1);  // handed to g1, which has not run yet
     q.put_nowait(2);  // handed to g2
     q.put_nowait(3);  // in the queue
@@ -689,17 +695,23 @@ TEST(Queue, PutterGrantedASlotBeforeShutdownThrowsQueueShutDown) {
     run_test(shutdown_granted_waiters_main());
 }
 
+// A getter "g" is handed item 1; in the same iteration `q` is shut down (immediately or not)
+// and g is cancelled.
+coro<void> hand_then_shut_down_and_cancel_getter(asyncio::queue<int>* q, log_t* log, bool immediate) {
+    task<void> g = asyncio::create_task(getter(q, log, "g"));
+    co_await yield_once();
+    q->put_nowait(1);
+    q->shutdown(immediate);
+    g.cancel();
+    co_await g;
+}
+
 // A getter handed an item, cancelled and shut down (not immediately) in the same iteration:
 // the item goes back into the queue, where a later get finds it.
 coro<void> shutdown_then_granted_getter_cancelled_main() {
     log_t log;
     asyncio::queue<int> q;
-    task<void> g = asyncio::create_task(getter(&q, &log, "g"));
-    co_await yield_once();
-    q.put_nowait(1);
-    q.shutdown();
-    g.cancel();
-    co_await g;
+    co_await hand_then_shut_down_and_cancel_getter(&q, &log, false);
     EXPECT_EQ(log, (log_t{"g cancelled"}));
     EXPECT_EQ(q.get_nowait(), 1);
     EXPECT_THROW(q.get_nowait(), asyncio::queue_shut_down);
@@ -712,12 +724,7 @@ TEST(Queue, GetterCancelledAfterShutdownGivesItsItemBack) {
 coro<void> shutdown_immediate_then_granted_getter_cancelled_main() {
     log_t log;
     asyncio::queue<int> q;
-    task<void> g = asyncio::create_task(getter(&q, &log, "g"));
-    co_await yield_once();
-    q.put_nowait(1);
-    q.shutdown(true);
-    g.cancel();
-    co_await g;
+    co_await hand_then_shut_down_and_cancel_getter(&q, &log, true);
     EXPECT_EQ(log, (log_t{"g cancelled"}));
     EXPECT_TRUE(q.empty());
     EXPECT_EQ(q.statistics().unfinished_tasks, 0u);

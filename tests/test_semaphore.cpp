@@ -15,10 +15,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "support/describe.hpp"
 #include "support/run_harness.hpp"
+#include "support/sync_helpers.hpp"
 
 using namespace std::chrono_literals;
 
@@ -26,28 +27,7 @@ namespace {
 
 using asyncio::coro;
 using asyncio::task;
-using log_t = std::vector<std::string>;
 using namespace test_support;
-
-template <class T>
-std::string outcome(const task<T>& t) {
-    if (!t.done()) return "pending";
-    if (t.cancelled()) return "cancelled";
-    return describe(t.exception());  // "null" when it succeeded
-}
-
-// Takes a permit, logs, holds it for `hold`, gives it back.
-coro<void> holder(asyncio::semaphore* s, log_t* log, std::string name, std::chrono::milliseconds hold) {
-    co_await s->acquire();
-    log->push_back(name + " acquired");
-    co_await asyncio::sleep(hold);
-    s->release();
-}
-
-coro<void> note(log_t* log, std::string what) {
-    log->push_back(what);
-    co_return;
-}
 
 coro<void> free_permits_body(log_t* log) {
     asyncio::semaphore s(2);
@@ -71,17 +51,15 @@ coro<void> free_permits_body(log_t* log) {
 }
 
 TEST(Semaphore, FreePermitsAreTakenWithoutSuspending) {
-    log_t log;
-    run_clean(free_permits_body(&log));
     log_t expected{"took both without suspending", "other task ran"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(free_permits_body), expected);
 }
 
 coro<void> fifo_body(log_t* log) {
     asyncio::semaphore s(0);
     std::vector<task<void>> tasks;
     for (int i = 0; i < 5; ++i)
-        tasks.push_back(asyncio::create_task(holder(&s, log, "w" + std::to_string(i), 1ms)));
+        tasks.push_back(asyncio::create_task(acquire_and_hold(&s, log, "w" + std::to_string(i), 1ms)));
     co_await asyncio::sleep(0s);
     EXPECT_EQ(s.statistics().tasks_waiting, 5u);
     s.release();  // to w0, directly: the value stays 0
@@ -96,18 +74,16 @@ coro<void> fifo_body(log_t* log) {
 }
 
 TEST(Semaphore, PermitsAreHandedToWaitersInFifoOrder) {
-    log_t log;
-    run_clean(fifo_body(&log));
     log_t expected{"w0 acquired", "w1 acquired", "w2 acquired",
                    "w3 acquired", "w4 acquired", "main acquired"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(fifo_body), expected);
 }
 
 coro<void> cancel_queued_body(log_t* log) {
     asyncio::semaphore s(0);
-    auto a = asyncio::create_task(holder(&s, log, "a", 1ms));
-    auto b = asyncio::create_task(holder(&s, log, "b", 1ms));
-    auto c = asyncio::create_task(holder(&s, log, "c", 1ms));
+    auto a = asyncio::create_task(acquire_and_hold(&s, log, "a", 1ms));
+    auto b = asyncio::create_task(acquire_and_hold(&s, log, "b", 1ms));
+    auto c = asyncio::create_task(acquire_and_hold(&s, log, "c", 1ms));
     co_await asyncio::sleep(0s);
     b.cancel();
     EXPECT_EQ(s.statistics().tasks_waiting, 2u);
@@ -121,17 +97,15 @@ coro<void> cancel_queued_body(log_t* log) {
 }
 
 TEST(Semaphore, CancelledWhileQueuedTakesNothing) {
-    log_t log;
-    run_clean(cancel_queued_body(&log));
     log_t expected{"b: cancelled", "a acquired", "c acquired"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(cancel_queued_body), expected);
 }
 
 coro<void> granted_then_cancelled_body(log_t* log, bool with_next) {
     asyncio::semaphore s(0);
-    auto a = asyncio::create_task(holder(&s, log, "a", 1ms));
+    auto a = asyncio::create_task(acquire_and_hold(&s, log, "a", 1ms));
     task<void> b;
-    if (with_next) b = asyncio::create_task(holder(&s, log, "b", 1ms));
+    if (with_next) b = asyncio::create_task(acquire_and_hold(&s, log, "b", 1ms));
     co_await asyncio::sleep(0s);
     s.release();  // handed to a ...
     EXPECT_EQ(s.value(), 0);
@@ -143,17 +117,13 @@ coro<void> granted_then_cancelled_body(log_t* log, bool with_next) {
 }
 
 TEST(Semaphore, GrantedThenCancelledGivesThePermitToTheNextWaiter) {
-    log_t log;
-    run_clean(granted_then_cancelled_body(&log, true));
     log_t expected{"a: cancelled", "b acquired"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(granted_then_cancelled_body, true), expected);
 }
 
 TEST(Semaphore, GrantedThenCancelledGivesThePermitBackToTheCount) {
-    log_t log;
-    run_clean(granted_then_cancelled_body(&log, false));
     log_t expected{"a: cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(granted_then_cancelled_body, false), expected);
 }
 
 // Many waiters, a random-looking mix of cancellations before and after the hand-over: the
@@ -163,7 +133,7 @@ coro<void> no_permit_lost_body() {
     log_t log;
     std::vector<task<void>> tasks;
     for (int i = 0; i < 12; ++i)
-        tasks.push_back(asyncio::create_task(holder(&s, &log, std::to_string(i), 0ms)));
+        tasks.push_back(asyncio::create_task(acquire_and_hold(&s, &log, std::to_string(i), 0ms)));
     co_await asyncio::sleep(0s);
     tasks[1].cancel();                        // queued
     for (int i = 0; i < 4; ++i) s.release();  // to 0, 2, 3, 4
@@ -210,10 +180,8 @@ coro<void> pending_cancel_body(log_t* log) {
 }
 
 TEST(Semaphore, PendingCancellation) {
-    log_t log;
-    run_clean(pending_cancel_body(&log));
     log_t expected{"cancelled: pending", "acquired", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(pending_cancel_body), expected);
 }
 
 // --- bad input, bounded ---------------------------------------------------------------------------
@@ -252,7 +220,7 @@ TEST(Semaphore, BoundedOverReleaseIsInvalid) {
 coro<void> bounded_body(log_t* log) {
     asyncio::bounded_semaphore s(1);
     co_await s.acquire();
-    auto t = asyncio::create_task(holder(&s, log, "t", 0ms));
+    auto t = asyncio::create_task(acquire_and_hold(&s, log, "t", 0ms));
     co_await asyncio::sleep(0s);
     s.release();  // handed to t: not an over-release although the value was 0 < 1
     co_await t;
@@ -270,10 +238,8 @@ coro<void> bounded_body(log_t* log) {
 }
 
 TEST(Semaphore, BoundedHandsOverAndKeepsItsBound) {
-    log_t log;
-    run_clean(bounded_body(&log));
     log_t expected{"t acquired"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(bounded_body), expected);
 }
 
 coro<void> statistics_body() {
@@ -282,8 +248,8 @@ coro<void> statistics_body() {
     EXPECT_EQ(s.statistics().tasks_waiting, 0u);
     co_await s.acquire();
     log_t log;
-    auto a = asyncio::create_task(holder(&s, &log, "a", 0ms));
-    auto b = asyncio::create_task(holder(&s, &log, "b", 0ms));
+    auto a = asyncio::create_task(acquire_and_hold(&s, &log, "a", 0ms));
+    auto b = asyncio::create_task(acquire_and_hold(&s, &log, "b", 0ms));
     co_await asyncio::sleep(0s);
     auto st = s.statistics();
     EXPECT_EQ(st.value, 0);
@@ -301,14 +267,6 @@ TEST(Semaphore, Statistics) { run_clean(statistics_body()); }
 
 asyncio::semaphore g_semaphore(1);  // constructed before any loop runs
 
-coro<void> contend(asyncio::semaphore* s, log_t* log) {
-    co_await s->acquire();
-    auto t = asyncio::create_task(holder(s, log, "t", 0ms));
-    co_await asyncio::sleep(0s);
-    s->release();
-    co_await t;
-}
-
 coro<void> contend_expect_wrong_loop(asyncio::semaphore* s, log_t* log) {
     co_await s->acquire();  // free: no loop check (as in Python)
     log->push_back("free permit taken");
@@ -321,31 +279,20 @@ coro<void> contend_expect_wrong_loop(asyncio::semaphore* s, log_t* log) {
 }
 
 TEST(Semaphore, GlobalSemaphoreBindsToTheFirstLoopThatWaitsOnIt) {
-    log_t log;
-    run_clean(contend(&g_semaphore, &log));
-    run_clean(contend_expect_wrong_loop(&g_semaphore, &log));
     log_t expected{"t acquired", "free permit taken", "semaphore is bound to a different event loop"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run_on_two_loops(&g_semaphore, hand_over_once, contend_expect_wrong_loop), expected);
     EXPECT_EQ(g_semaphore.value(), 1);
 }
 
 coro<void> destroyed_body(log_t* log) {
     auto s = std::make_unique<asyncio::semaphore>(0);
-    auto t = asyncio::create_task(holder(s.get(), log, "t", 0ms));
-    co_await asyncio::sleep(0s);
-    s.reset();
-    co_await asyncio::sleep(1ms);
-    log->push_back(outcome(t));
-    t.cancel();
-    co_await asyncio::sleep(0s);
-    log->push_back(outcome(t));
+    auto t = asyncio::create_task(acquire_and_hold(s.get(), log, "t", 0ms));
+    co_await destroy_while_waited_on(std::move(s), std::move(t), log);
 }
 
 TEST(Semaphore, DestroyedWithWaitersDoesNotCrash) {
-    log_t log;
-    run_clean(destroyed_body(&log));
     log_t expected{"pending", "cancelled"};
-    EXPECT_EQ(log, expected);
+    EXPECT_EQ(logged_run(destroyed_body), expected);
 }
 
 }  // namespace
