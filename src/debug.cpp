@@ -65,6 +65,7 @@ std::string line_text(const wait_info& info) {
 }
 
 void print_chain(std::ostream& os, const task_core* t, const std::string& indent) {
+    if (!t->started) return;  // no frame has run yet
     for (const promise_base* p = t->innermost; p; p = p->parent)
         os << indent << "at " << (p->await_file ? p->await_file : "?") << ":" << p->await_line << "\n";
 }
@@ -165,7 +166,9 @@ std::string explain(const graph& g, const std::vector<const task_core*>& steps, 
         s += "waits for " + wait_text(info);
         if (!is_cycle && i + 1 == steps.size() && !info.holder && info.awaits.empty())
             s += " that nothing can wake";
-        if (i + 1 < steps.size() && info.holder != steps[i + 1]) s += " (" + task_label(steps[i + 1]) + ")";
+        if (i + 1 < steps.size() && info.holder != steps[i + 1] &&
+            info.what.find(task_label(steps[i + 1])) == std::string::npos)
+            s += " (" + task_label(steps[i + 1]) + ")";
     }
     return s;
 }

@@ -148,7 +148,7 @@ TEST(Deadlock, ChainToAnEventNobodyCanSet) {
     }
     ASSERT_FALSE(what.empty());
     EXPECT_TRUE(contains(what, "chain: task 'main")) << what;
-    EXPECT_TRUE(contains(what, "waits for task (task 'waiter'), which waits for event")) << what;
+    EXPECT_TRUE(contains(what, "waits for task 'waiter', which waits for event")) << what;
     EXPECT_TRUE(contains(what, "that nothing can wake")) << what;
 }
 

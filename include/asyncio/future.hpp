@@ -70,7 +70,7 @@ struct future_awaiter : wait_point, waiter {
     static void describe(const wait_point* wp, wait_info& info) {
         auto* self = static_cast<const future_awaiter*>(wp);
         if (self->st->is_task) {
-            info.what = "task";
+            info.what = "task '" + static_cast<const task_core*>(self->st)->get_name() + "'";
             info.awaits.push_back(static_cast<const task_core*>(self->st));
         } else {
             info.what = "future " + describe_address(self->st) + " (nobody has set it)";
