@@ -349,7 +349,7 @@ bool event_loop::nothing_can_wake() const noexcept {
 
 // Nothing is ready, no timer is set and nothing outside the loop can call in, yet the main task
 // waits: it never will be woken. Python hangs here; we fail the main task with deadlock_error.
-void event_loop::on_deadlock() {
+[[gnu::cold, gnu::noinline]] void event_loop::on_deadlock() {
     detail::future_state_base* main = impl_->main;
     auto* main_task = main->is_task ? static_cast<detail::task_core*>(main) : nullptr;
     std::string report = detail::describe_deadlock(*this, main_task);
@@ -408,9 +408,10 @@ void event_loop::run_once() {
             real_wait_start = real_now_ns();
         }
     }
-    // Poll when idle; when work is ready, look at the fds only every few iterations (a syscall
-    // per iteration would dominate a busy loop; I/O still gets its turn).
-    if (timeout != 0 || ++impl_->busy_iterations >= 32) {
+    // Poll when idle; when work is ready, look at the fds only every 61 iterations (a syscall
+    // per iteration would dominate a busy loop; I/O still gets its turn; Tokio's scheduler uses
+    // the same interval between I/O checks).
+    if (timeout != 0 || ++impl_->busy_iterations >= 61) {
         impl_->busy_iterations = 0;
         int n = impl_->poller->wait(timeout, impl_->events.data(), static_cast<int>(impl_->events.size()));
         for (int i = 0; i < n; ++i) {
@@ -601,7 +602,7 @@ std::ostream& event_loop::debug_stream() noexcept {
     return discard;
 }
 
-void event_loop::run_batch_debug(detail::ready_queue& batch) noexcept {
+[[gnu::noinline]] void event_loop::run_batch_debug(detail::ready_queue& batch) noexcept {
     // The real clock even on virtual time (which stands still during a step).
     using steady = std::chrono::steady_clock;
     while (detail::ready_node* n = batch.pop()) {

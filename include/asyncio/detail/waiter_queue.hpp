@@ -109,10 +109,9 @@ class waiter_queue {
     /// Python 3.10+: a primitive binds to the loop it is first used on.
     void bind(loop_core* l, const char* who) {
         // By serial, not address: a later loop may be built where a closed one was.
-        if (!loop_serial_)
-            loop_serial_ = l->serial();
-        else if (loop_serial_ != l->serial())
-            throw std::runtime_error(std::string(who) + " is bound to a different event loop");
+        if (loop_serial_ == l->serial()) [[likely]]
+            return;
+        bind_first(l->serial(), who);
     }
 
     /// Iteration for statistics and debug output (front to back).
@@ -127,6 +126,13 @@ class waiter_queue {
     const task_core* owner() const noexcept { return owner_slot_ ? *owner_slot_ : nullptr; }
 
   private:
+    // Off the hot path (every contended wait binds): the first use, or the error.
+    [[gnu::noinline, gnu::cold]] void bind_first(std::uint64_t serial, const char* who) {
+        if (loop_serial_ != 0)
+            throw std::runtime_error(std::string(who) + " is bound to a different event loop");
+        loop_serial_ = serial;
+    }
+
     intrusive_list list_;
     std::size_t size_ = 0;
     std::uint64_t loop_serial_ = 0;  // 0: not bound yet
