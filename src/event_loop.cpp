@@ -138,7 +138,8 @@ void print_task_stack(const task_core* t, std::ostream& os) {
 void report_orphan_exception(future_state_base* f, std::exception_ptr e) noexcept {
     try {
         std::string what = f->is_task ? "Task exception was never retrieved (task '" +
-                                            static_cast<task_core*>(f)->get_name() + "')"
+                                            static_cast<task_core*>(f)->get_name() + "')" +
+                                            static_cast<task_core*>(f)->created_at()
                                       : std::string("Future exception was never retrieved");
         std::cerr << "asyncio: " + what + " (its event loop is gone): " + describe_exception(e) + "\n"
                   << std::flush;
@@ -672,7 +673,8 @@ void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
 
 void event_loop::report_unretrieved(detail::future_state_base* f, std::exception_ptr e) noexcept {
     std::string msg = f->is_task ? "Task exception was never retrieved (task '" +
-                                       static_cast<detail::task_core*>(f)->get_name() + "')"
+                                       static_cast<detail::task_core*>(f)->get_name() + "')" +
+                                       static_cast<detail::task_core*>(f)->created_at()
                                  : std::string("Future exception was never retrieved");
     call_exception_handler({std::move(msg), std::move(e), {}});
 }

@@ -505,8 +505,13 @@ asyncio::coro<void> fails_with(std::string what) {
     throw std::runtime_error(what);
 }
 
+int g_worker_created_line = 0;
+
 asyncio::coro<void> drops_a_failing_task() {
-    { auto t = asyncio::create_task(fails_with("boom"), "worker"); }
+    {
+        g_worker_created_line = __LINE__ + 1;
+        auto t = asyncio::create_task(fails_with("boom"), "worker");
+    }
     for (int i = 0; i < 5; ++i) co_await asyncio::sleep(1ms);
 }
 
@@ -541,7 +546,9 @@ TEST(NeverRetrieved, DroppedTaskReportedOnceWithItsNameAndTheExceptionsMessage) 
         loop.run_until_complete(drops_a_failing_task());
     }
     ASSERT_EQ(log.messages.size(), 1u) << test_support::joined(log.messages);
-    EXPECT_EQ(log.messages[0], "Task exception was never retrieved (task 'worker')");
+    // Debug mode adds where the task was created.
+    EXPECT_EQ(log.messages[0], "Task exception was never retrieved (task 'worker') (created at " +
+                                   std::string(__FILE__) + ":" + std::to_string(g_worker_created_line) + ")");
     EXPECT_EQ(describe(log.exceptions[0]), "std::exception: boom");
 }
 
@@ -555,7 +562,8 @@ TEST(NeverRetrieved, ReportedWhenTheLastHandleGoes) {
     }
     EXPECT_EQ(before_drop, 0u);
     ASSERT_EQ(log.messages.size(), 1u) << test_support::joined(log.messages);
-    EXPECT_EQ(log.messages[0], "Task exception was never retrieved (task 'kept')");
+    EXPECT_EQ(log.messages[0].rfind("Task exception was never retrieved (task 'kept') (created at ", 0), 0u)
+        << log.messages[0];
     EXPECT_EQ(describe(log.exceptions[0]), "std::exception: late");
 }
 
@@ -567,7 +575,7 @@ TEST(NeverRetrieved, ReportedInEveryMode) {
         loop.run_until_complete(drops_a_failing_task());
     }
     ASSERT_EQ(log.messages.size(), 1u) << test_support::joined(log.messages);
-    EXPECT_EQ(log.messages[0], "Task exception was never retrieved (task 'worker')");
+    EXPECT_EQ(log.messages[0], "Task exception was never retrieved (task 'worker')");  // no creation site
 }
 
 TEST(NeverRetrieved, AwaitedOrAskedIsNotReported) {
@@ -595,11 +603,13 @@ TEST(NeverRetrieved, DefaultHandlerPrintsTheNameAndTheMessage) {
 // its handler is gone; the report goes to stderr when the last handle goes (Python reports at
 // garbage collection through the loop it still references). Retrieved afterwards: no report.
 TEST(NeverRetrieved, HandleThatOutlivesItsLoopReportsToStderrOnce) {
+    int outlives_line = 0;
     cerr_capture err;
     std::optional<asyncio::task<void>> dropped;
     std::optional<asyncio::task<void>> retrieved;
     {
         asyncio::event_loop loop{debug_options()};
+        outlives_line = __LINE__ + 1;
         dropped.emplace(loop.create_task(fails_with("orphan"), "outlives"));
         retrieved.emplace(loop.create_task(fails_with("looked at"), "looked-at"));
         loop.run_until_complete(many_quick_steps());
@@ -609,9 +619,9 @@ TEST(NeverRetrieved, HandleThatOutlivesItsLoopReportsToStderrOnce) {
     EXPECT_EQ(describe(retrieved->exception()), "std::exception: looked at");
     retrieved.reset();
     std::string out = err.text.str();
-    EXPECT_EQ(out,
-              "asyncio: Task exception was never retrieved (task 'outlives') (its event loop is gone): "
-              "std::runtime_error: orphan\n");
+    EXPECT_EQ(out, "asyncio: Task exception was never retrieved (task 'outlives') (created at " +
+                       std::string(__FILE__) + ":" + std::to_string(outlives_line) +
+                       ") (its event loop is gone): std::runtime_error: orphan\n");
 }
 
 }  // namespace

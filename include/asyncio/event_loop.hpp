@@ -199,8 +199,9 @@ class event_loop final : public detail::loop_core {
 
     // --- tasks and futures ----------------------------------------------------------------
     template <class T>
-    task<T> create_task(coro<T> c, std::string name = {}) {
-        return detail::make_task(this, std::move(c), std::move(name));
+    task<T> create_task(coro<T> c, std::string name = {}, const char* file = __builtin_FILE(),
+                        unsigned line = __builtin_LINE()) {
+        return detail::make_task(this, std::move(c), std::move(name), file, line);
     }
     template <class T = void>
     future<T> create_future() {

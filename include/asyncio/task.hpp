@@ -69,7 +69,8 @@ class task : public future<T> {
 
 namespace detail {
 template <class T>
-task<T> make_task(loop_core* l, coro<T>&& c, std::string name) {
+task<T> make_task(loop_core* l, coro<T>&& c, std::string name, const char* file = nullptr,
+                  unsigned line = 0) {
     if (!c) throw std::invalid_argument("create_task needs a coroutine (this coro is empty)");
     auto h = c.handle();
     if (h.promise().task || h.done()) throw std::runtime_error("coroutine was already awaited");
@@ -80,6 +81,7 @@ task<T> make_task(loop_core* l, coro<T>&& c, std::string name) {
     st->innermost = &h.promise();
     h.promise().task = st;
     if (!name.empty()) st->set_name(std::move(name));
+    if (file && l->get_debug()) st->set_created_at(file, line);  // debug mode: for the reports
     l->schedule(st);
     return task<T>(st);
 }
@@ -89,8 +91,9 @@ task<T> make_task(loop_core* l, coro<T>&& c, std::string name) {
 /// caller keeps running until it suspends). Throws std::runtime_error when no loop runs.
 /// Python: asyncio.create_task(coro, name=).
 template <class T>
-task<T> create_task(coro<T> c, std::string name = {}) {
-    return detail::make_task(&detail::require_running_loop(), std::move(c), std::move(name));
+task<T> create_task(coro<T> c, std::string name = {}, const char* file = __builtin_FILE(),
+                    unsigned line = __builtin_LINE()) {
+    return detail::make_task(&detail::require_running_loop(), std::move(c), std::move(name), file, line);
 }
 
 /// A coro becomes a task on the running loop; a future or task is returned as it is.

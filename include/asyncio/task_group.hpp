@@ -93,9 +93,10 @@ class task_group {
     /// being cancelled ("TaskGroup is shutting down"); `c` is then destroyed without running.
     /// Python: TaskGroup.create_task(coro, name=).
     template <class T>
-    task<T> create_task(coro<T> c, std::string name = {}) {
+    task<T> create_task(coro<T> c, std::string name = {}, const char* file = __builtin_FILE(),
+                        unsigned line = __builtin_LINE()) {
         s_->check_can_add();
-        task<T> t = detail::make_task(s_->parent()->loop, std::move(c), std::move(name));
+        task<T> t = detail::make_task(s_->parent()->loop, std::move(c), std::move(name), file, line);
         s_->adopt(t.as_any().core());
         return t;
     }

@@ -220,6 +220,17 @@ class task_core : public future_state_base, public ready_node {
         if (!msg.empty() || extras) ensure_extras().cancel_message = msg;
     }
     void set_name(std::string n) { ensure_extras().name = std::move(n); }
+    void set_created_at(const char* file, unsigned line) {
+        task_extras& x = ensure_extras();
+        x.created_file = file;
+        x.created_line = line;
+    }
+    /// " (created at file:line)" in debug mode, else empty.
+    std::string created_at() const {
+        if (!extras || !extras->created_file) return {};
+        return " (created at " + std::string(extras->created_file) + ":" +
+               std::to_string(extras->created_line) + ")";
+    }
     bool has_name() const noexcept { return extras && !extras->name.empty(); }
 
     /// Starts or resumes the task (the ready-queue entry point).
@@ -235,7 +246,9 @@ class task_core : public future_state_base, public ready_node {
     struct task_extras {
         std::string name;
         std::string cancel_message;
-        std::exception_ptr injected;  // fail_with
+        std::exception_ptr injected;         // fail_with
+        const char* created_file = nullptr;  // debug mode: where create_task was called
+        unsigned created_line = 0;
     };
     std::unique_ptr<task_extras> extras;
     std::uint64_t id = 0;
