@@ -12,6 +12,7 @@
 #include "executor.hpp"
 #include "future.hpp"
 #include "gather.hpp"
+#include "net/address.hpp"
 #include "process_pool.hpp"
 #include "queue.hpp"
 #include "run.hpp"
