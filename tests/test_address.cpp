@@ -1,17 +1,29 @@
 // Tests of <asyncio/net/address.hpp> (net::address: IPv4, IPv6, Unix paths; parsing, printing,
-// equality, sockaddr round trips).
+// equality, sockaddr round trips) and of event_loop::getaddrinfo (run in the default executor;
+// literals without a thread; the resolver's errors as std::system_error in resolver_category();
+// cancellation). No network: only "localhost", literals, and a name under the reserved ".invalid"
+// TLD (RFC 6761), which never resolves.
+// ctest-labels: threads
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 
 #include <asyncio/net/address.hpp>
+#include <asyncio/net/socket.hpp>
+#include <asyncio/sleep.hpp>
+#include <asyncio/task.hpp>
+#include <asyncio/testing.hpp>
 #include <cstddef>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
+#include <vector>
 
+using namespace std::chrono_literals;
 using asyncio::net::address;
 
 namespace {
@@ -149,6 +161,96 @@ TEST(Address, FromSockaddrRoundTrips) {
     EXPECT_THROW((void)address::from_sockaddr(&other, sizeof other), std::invalid_argument);
     address v6("::1", 1);
     EXPECT_THROW((void)address::from_sockaddr(v6.data(), sizeof(sockaddr_in)), std::invalid_argument);
+}
+
+TEST(Address, BoundSocketsReportTheirAddress) {
+    asyncio::net::socket s(AF_INET6, SOCK_STREAM);
+    s.bind(address("::1", 0));
+    address local = s.local_address();
+    EXPECT_EQ(local.family(), AF_INET6);
+    EXPECT_EQ(local.host(), "::1");
+    EXPECT_GT(local.port(), 0);
+    EXPECT_EQ(local, address("::1", local.port()));
+}
+
+// --- getaddrinfo ----------------------------------------------------------------------------------
+
+ASYNC_TEST(GetAddrInfo, LocalhostResolvesToLoopbackAddressesWithThePort) {
+    auto& loop = asyncio::get_running_loop();
+    std::vector<address> found = co_await loop.getaddrinfo("localhost", 8080);
+    CO_ASSERT_FALSE(found.empty());
+    for (const address& a : found) {
+        EXPECT_EQ(a.port(), 8080) << a;
+        EXPECT_TRUE(a.host() == "127.0.0.1" || a.host() == "::1") << a;
+    }
+    for (std::size_t i = 0; i < found.size(); ++i)  // one entry per address, not per socket type
+        for (std::size_t j = i + 1; j < found.size(); ++j) EXPECT_NE(found[i], found[j]);
+
+    std::vector<address> v4 = co_await loop.getaddrinfo("localhost", 1, AF_INET);
+    CO_ASSERT_FALSE(v4.empty());
+    for (const address& a : v4) EXPECT_EQ(a.family(), AF_INET) << a;
+}
+
+ASYNC_TEST(GetAddrInfo, LiteralsComeBackAsTheyAre) {
+    auto& loop = asyncio::get_running_loop();
+    std::vector<address> v4 = co_await loop.getaddrinfo("127.0.0.1", 443);
+    CO_ASSERT_EQ(v4.size(), 1u);
+    EXPECT_EQ(v4[0], address("127.0.0.1", 443));
+    std::vector<address> v6 = co_await loop.getaddrinfo("::1", 443, AF_INET6);
+    CO_ASSERT_EQ(v6.size(), 1u);
+    EXPECT_EQ(v6[0], address("::1", 443));
+    // An empty host: the loopback addresses (no AI_PASSIVE).
+    std::vector<address> empty = co_await loop.getaddrinfo("", 5);
+    CO_ASSERT_FALSE(empty.empty());
+    for (const address& a : empty) EXPECT_TRUE(a.host() == "127.0.0.1" || a.host() == "::1") << a;
+}
+
+ASYNC_TEST(GetAddrInfo, UnknownHostIsAResolverSystemError) {
+    auto& loop = asyncio::get_running_loop();
+    std::string what;
+    std::error_code code;
+    try {
+        std::vector<address> found = co_await loop.getaddrinfo("no-such-host.invalid", 80);
+        ADD_FAILURE() << "resolved to " << found.size() << " addresses";
+    } catch (const std::system_error& e) {
+        what = e.what();
+        code = e.code();
+    }
+    CO_ASSERT_EQ(&code.category(), &asyncio::net::resolver_category()) << what;
+    EXPECT_NE(code.value(), 0);
+    EXPECT_EQ(std::string(code.category().name()), "resolver");
+    EXPECT_EQ(what, "getaddrinfo 'no-such-host.invalid': " + std::string(::gai_strerror(code.value())));
+}
+
+ASYNC_TEST(GetAddrInfo, AFamilyTheLiteralIsNotIsAResolverError) {
+    auto& loop = asyncio::get_running_loop();
+    std::error_code code;
+    try {
+        std::vector<address> found = co_await loop.getaddrinfo("::1", 80, AF_INET);
+        ADD_FAILURE() << "resolved to " << found.size() << " addresses";
+    } catch (const std::system_error& e) {
+        code = e.code();
+    }
+    EXPECT_EQ(&code.category(), &asyncio::net::resolver_category()) << code.message();
+}
+
+ASYNC_TEST(GetAddrInfo, BadPortIsAnInvalidArgument) {
+    auto& loop = asyncio::get_running_loop();
+    CO_ASSERT_THROW(co_await loop.getaddrinfo("localhost", 70000), std::invalid_argument);
+    CO_ASSERT_THROW(co_await loop.getaddrinfo("127.0.0.1", -5), std::invalid_argument);
+}
+
+ASYNC_TEST(GetAddrInfo, CancelledWhileTheLookupRunsThrowsCancelledError) {
+    auto& loop = asyncio::get_running_loop();
+    auto lookup = asyncio::create_task(loop.getaddrinfo("localhost", 80), "lookup");
+    co_await asyncio::sleep(0s);  // the lookup task started and waits for the executor
+    EXPECT_FALSE(lookup.done());
+    lookup.cancel();
+    CO_ASSERT_THROW(co_await lookup, asyncio::cancelled_error);
+    EXPECT_TRUE(lookup.cancelled());
+    // The loop still resolves afterwards (the abandoned job's result was dropped).
+    std::vector<address> again = co_await loop.getaddrinfo("localhost", 80);
+    EXPECT_FALSE(again.empty());
 }
 
 }  // namespace

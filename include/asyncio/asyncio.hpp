@@ -13,6 +13,7 @@
 #include "future.hpp"
 #include "gather.hpp"
 #include "net/address.hpp"
+#include "net/socket.hpp"
 #include "process_pool.hpp"
 #include "queue.hpp"
 #include "run.hpp"
