@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "asyncio/debug.hpp"
+#include "asyncio/detail/io_wait.hpp"
 #include "poller/poller.hpp"
 
 namespace asyncio {
@@ -65,6 +67,15 @@ extern "C" void asyncio_signal_handler(int signo) {
         }
     }
     errno = saved;
+}
+
+// Poller tokens. Bit 0 tells the kinds apart: a level interest (add_reader/add_writer, the
+// eventfd) carries its fd; an edge interest (an fd_state) carries its fd and generation, so an
+// event for a state that is gone (the fd closed and its number reused) is recognised and dropped.
+constexpr std::uint64_t level_token(int fd) noexcept { return static_cast<std::uint64_t>(fd) << 1; }
+std::uint64_t edge_token(const fd_state* st) noexcept {
+    return (static_cast<std::uint64_t>(st->generation) << 32) |
+           (static_cast<std::uint64_t>(static_cast<std::uint32_t>(st->fd)) << 1) | 1u;
 }
 
 std::string describe_exception(std::exception_ptr e) {
@@ -168,6 +179,9 @@ struct event_loop::impl {
         detail::callback_node* writer = nullptr;
     };
     std::unordered_map<int, fd_watch> fds;
+    // The fds tasks wait on (sockets, sock_* on an int fd), indexed by fd number (small, dense).
+    std::vector<detail::fd_state*> io_states;
+    std::uint32_t io_generation = 0;
     struct signal_watch {
         detail::callback_node* node = nullptr;
         struct sigaction previous {};
@@ -209,7 +223,7 @@ event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
     impl_->poller = detail::make_epoll_poller();
     impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (impl_->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-    impl_->poller->set_interest(impl_->wake_fd, true, false);
+    impl_->poller->set_level_interest(impl_->wake_fd, true, false, detail::level_token(impl_->wake_fd));
     if (debug_) detail::debug_loop_count.fetch_add(1);
 }
 
@@ -279,6 +293,14 @@ void event_loop::close() {
         t->abandon();
     }
     for (auto* t : pending) t->release();
+    // The fds still held by sockets (their operations are gone with the tasks above): the sockets
+    // outlive the loop and close without it.
+    for (detail::fd_state* st : impl_->io_states) {
+        if (!st) continue;
+        st->loop = nullptr;
+        st->registered = false;
+    }
+    impl_->io_states.clear();
     if (impl_->wake_fd >= 0) {
         ::close(impl_->wake_fd);
         impl_->wake_fd = -1;
@@ -341,7 +363,8 @@ void event_loop::run_until_done(detail::future_state_base* f) {
 }
 
 bool event_loop::nothing_can_wake() const noexcept {
-    if (keepalive_.load() != 0 || !impl_->fds.empty()) return false;
+    // A task waiting on an fd can be woken by a peer: not a deadlock, however long it waits.
+    if (keepalive_.load() != 0 || !impl_->fds.empty() || io_waits() != 0) return false;
     if (impl_->wake_pending.load() || impl_->producers.load() != 0) return false;
     for (const auto& [signo, w] : impl_->signals)
         if (!w.internal) return false;
@@ -402,7 +425,7 @@ void event_loop::run_once() {
     // while the loop waits on the outside world.
     std::int64_t real_wait_start = -1;
     if (clock_ == clock_kind::virtual_time && timeout != 0) {
-        if (timeout > 0 && keepalive_.load() == 0 && impl_->fds.empty()) {
+        if (timeout > 0 && keepalive_.load() == 0 && impl_->fds.empty() && io_waits() == 0) {
             virtual_now_ = timers_.next_deadline();
             timeout = 0;
         } else {
@@ -417,14 +440,29 @@ void event_loop::run_once() {
         int n = impl_->poller->wait(timeout, impl_->events.data(), static_cast<int>(impl_->events.size()));
         for (int i = 0; i < n; ++i) {
             const auto& ev = impl_->events[i];
-            if (ev.fd == impl_->wake_fd) {
+            if (ev.token & 1u) {  // an fd tasks wait on
+                auto fd = static_cast<std::size_t>((ev.token >> 1) & 0x7fffffffu);
+                detail::fd_state* st = fd < impl_->io_states.size() ? impl_->io_states[fd] : nullptr;
+                if (!st || st->generation != static_cast<std::uint32_t>(ev.token >> 32)) continue;
+                if (ev.readable) {
+                    st->readable = true;
+                    if (st->reader) st->reader->ready();
+                }
+                if (ev.writable) {
+                    st->writable = true;
+                    if (st->writer) st->writer->ready();
+                }
+                continue;
+            }
+            int fd = static_cast<int>(ev.token >> 1);
+            if (fd == impl_->wake_fd) {
                 std::uint64_t v;
                 ssize_t r = ::read(impl_->wake_fd, &v, sizeof v);
                 (void)r;
                 drain_inbox();
                 continue;
             }
-            auto it = impl_->fds.find(ev.fd);
+            auto it = impl_->fds.find(fd);
             if (it == impl_->fds.end()) continue;
             if (ev.readable && it->second.reader) schedule(it->second.reader);
             if (ev.writable && it->second.writer) schedule(it->second.writer);
@@ -696,8 +734,9 @@ detail::callback_node* make_watch(event_loop* l, detail::unique_function<void()>
 void event_loop::add_reader(int fd, detail::unique_function<void()> fn) {
     check_open();
     if (fd < 0) throw std::invalid_argument("add_reader: invalid file descriptor " + std::to_string(fd));
+    check_not_socket(fd, "add_reader");
     auto& w = impl_->fds[fd];
-    impl_->poller->set_interest(fd, true, w.writer != nullptr);
+    impl_->poller->set_level_interest(fd, true, w.writer != nullptr, detail::level_token(fd));
     if (w.reader) w.reader->retire();
     w.reader = make_watch(this, std::move(fn));
 }
@@ -705,8 +744,9 @@ void event_loop::add_reader(int fd, detail::unique_function<void()> fn) {
 void event_loop::add_writer(int fd, detail::unique_function<void()> fn) {
     check_open();
     if (fd < 0) throw std::invalid_argument("add_writer: invalid file descriptor " + std::to_string(fd));
+    check_not_socket(fd, "add_writer");
     auto& w = impl_->fds[fd];
-    impl_->poller->set_interest(fd, w.reader != nullptr, true);
+    impl_->poller->set_level_interest(fd, w.reader != nullptr, true, detail::level_token(fd));
     if (w.writer) w.writer->retire();
     w.writer = make_watch(this, std::move(fn));
 }
@@ -717,7 +757,7 @@ bool event_loop::remove_reader(int fd) {
     if (it == impl_->fds.end() || !it->second.reader) return false;
     it->second.reader->retire();
     it->second.reader = nullptr;
-    impl_->poller->set_interest(fd, false, it->second.writer != nullptr);
+    impl_->poller->set_level_interest(fd, false, it->second.writer != nullptr, detail::level_token(fd));
     if (!it->second.writer) impl_->fds.erase(it);
     return true;
 }
@@ -728,9 +768,75 @@ bool event_loop::remove_writer(int fd) {
     if (it == impl_->fds.end() || !it->second.writer) return false;
     it->second.writer->retire();
     it->second.writer = nullptr;
-    impl_->poller->set_interest(fd, it->second.reader != nullptr, false);
+    impl_->poller->set_level_interest(fd, it->second.reader != nullptr, false, detail::level_token(fd));
     if (!it->second.reader) impl_->fds.erase(it);
     return true;
+}
+
+void event_loop::check_not_socket(int fd, const char* what) const {
+    if (io_find(fd))
+        throw std::runtime_error(std::string(what) + ": file descriptor " + std::to_string(fd) +
+                                 " is used by the loop's socket operations (a net::socket or a sock_* "
+                                 "call); an fd is used through one or the other, never both");
+}
+
+// --- fds tasks wait on (detail::fd_state) ----------------------------------------------------
+detail::fd_state* event_loop::io_find(int fd) const noexcept {
+    auto i = static_cast<std::size_t>(fd);
+    return fd >= 0 && i < impl_->io_states.size() ? impl_->io_states[i] : nullptr;
+}
+
+detail::fd_state* event_loop::io_acquire(int fd) {
+    check_open();
+    if (fd < 0) throw std::invalid_argument("invalid file descriptor " + std::to_string(fd));
+    if (detail::fd_state* st = io_find(fd)) {
+        ++st->refs;
+        return st;
+    }
+    if (impl_->fds.count(fd))
+        throw std::runtime_error("file descriptor " + std::to_string(fd) +
+                                 " is watched with add_reader/add_writer; an fd is used through those or "
+                                 "through the loop's socket operations, never both");
+    auto i = static_cast<std::size_t>(fd);
+    if (i >= impl_->io_states.size()) impl_->io_states.resize(std::max<std::size_t>(i + 1, 64) * 2, nullptr);
+    auto* st = new detail::fd_state;
+    st->fd = fd;
+    st->generation = ++impl_->io_generation;
+    st->loop = this;
+    st->refs = 1;
+    impl_->io_states[i] = st;
+    return st;
+}
+
+void event_loop::io_register(detail::fd_state* st) {
+    if (st->registered) return;
+    impl_->poller->add_edge(st->fd, detail::edge_token(st));
+    st->registered = true;
+}
+
+// Takes `st` out of the table and the poller (its last reference is gone, or its fd closes).
+void event_loop::io_drop(detail::fd_state* st) noexcept {
+    if (st->registered) {
+        impl_->poller->remove_edge(st->fd);
+        st->registered = false;
+    }
+    auto i = static_cast<std::size_t>(st->fd);
+    if (i < impl_->io_states.size() && impl_->io_states[i] == st) impl_->io_states[i] = nullptr;
+}
+
+void event_loop::io_forget(detail::fd_state* st) noexcept {
+    if (st->loop != this) return;
+    io_drop(st);
+    st->loop = nullptr;
+    // Operations waiting on it wake, see that it is detached, and fail with EBADF.
+    if (st->reader) st->reader->ready();
+    if (st->writer) st->writer->ready();
+}
+
+void event_loop::io_release(detail::fd_state* st) noexcept {
+    if (--st->refs != 0) return;
+    if (st->loop) static_cast<event_loop*>(st->loop)->io_drop(st);
+    delete st;
 }
 
 // --- signals ---------------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 #include "executor.hpp"
 #include "future.hpp"
 #include "gather.hpp"
+#include "net/address.hpp"
+#include "net/socket.hpp"
 #include "process_pool.hpp"
 #include "queue.hpp"
 #include "run.hpp"

@@ -2,17 +2,23 @@
 // Python: asyncio.AbstractEventLoop (asyncio.new_event_loop()).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "any_task.hpp"
 #include "coro.hpp"
@@ -43,7 +49,14 @@ struct exception_context {
 
 class event_loop;
 
+namespace net {
+class address;
+class socket;
+}  // namespace net
+
 namespace detail {
+struct fd_state;
+
 // A callback in the ready queue (call_soon, call_later, add_reader...). Reference-counted by
 // the loop (while it may still run) and by its handle.
 struct callback_node final : ready_node {
@@ -251,10 +264,80 @@ class event_loop final : public detail::loop_core {
     // --- I/O readiness (Python's level-triggered add_reader/add_writer) -------------------
     /// Calls `fn` each iteration while `fd` is readable, until remove_reader. Replaces an
     /// earlier reader of `fd`. Python: loop.add_reader.
+    /// An fd is watched either this way or used by the socket operations below (through a
+    /// net::socket or an int fd), never both: mixing them throws std::runtime_error (the two
+    /// need different registrations with the poller; Python forbids it for transports too).
     void add_reader(int fd, detail::unique_function<void()> fn);
     bool remove_reader(int fd);
     void add_writer(int fd, detail::unique_function<void()> fn);
     bool remove_writer(int fd);
+
+    // --- sockets, low level (defined in src/net/socket.cpp; include <asyncio/net/socket.hpp>) -
+    // Each takes a net::socket (registered with the poller once, edge-triggered, for the
+    // socket's life: no epoll_ctl per operation) or a non-blocking int fd (registered only while
+    // an operation on it waits, as Python's add_reader/remove_reader per operation: the caller
+    // may close it whenever no operation on it is running; a blocking fd would block the loop,
+    // and debug mode rejects it with std::invalid_argument). Every operation first tries its
+    // syscall and waits only on EAGAIN. One task at a time may wait to read, and one to write,
+    // on an fd: a second one gets std::runtime_error. Closing a net::socket (on the loop thread)
+    // while an operation waits on it fails that operation with std::system_error(EBADF).
+    // Errors are std::system_error with the errno value (generic category) and a what() naming
+    // the call (and, for connect, the address). Data arguments (string_view, span) must outlive
+    // the awaited coro.
+
+    /// Receives up to `n` bytes; "" at end of stream (the peer shut down its writing side).
+    /// Throws: std::system_error (ECONNRESET when the peer reset the connection).
+    /// Cancellation: a cancelled receive took no data: the bytes stay in the socket for the next.
+    /// Python: loop.sock_recv(sock, n).
+    coro<std::string> sock_recv(net::socket& sock, std::size_t n);
+    coro<std::string> sock_recv(int fd, std::size_t n);
+    /// As sock_recv, into `buf`: returns the count (0 at end of stream, or for an empty `buf`).
+    /// Cancellation: as sock_recv: nothing was written to `buf`. Python: loop.sock_recv_into.
+    coro<std::size_t> sock_recv_into(net::socket& sock, std::span<char> buf);
+    coro<std::size_t> sock_recv_into(int fd, std::span<char> buf);
+    /// Sends all of `data` (MSG_NOSIGNAL: a peer that went away is EPIPE or ECONNRESET, never a
+    /// SIGPIPE). Throws: std::system_error.
+    /// Cancellation: a prefix of `data` may have been sent, and its length is not reported (as
+    /// in Python): the peer receives exactly that prefix, never a torn byte, but the caller no
+    /// longer knows where the stream stands, so it should close the socket. To know how much
+    /// went out, send piecewise with sock_send. Python: loop.sock_sendall(sock, data).
+    coro<void> sock_sendall(net::socket& sock, std::string_view data);
+    coro<void> sock_sendall(int fd, std::string_view data);
+    /// Sends what one send() takes (at least one byte unless `data` is empty; if the socket has
+    /// no room, after waiting for some) and returns the count. Throws: std::system_error.
+    /// Cancellation: nothing was sent. (No Python loop method: Python's sock.send on a
+    /// non-blocking socket, with the wait instead of BlockingIOError.)
+    coro<std::size_t> sock_send(net::socket& sock, std::string_view data);
+    coro<std::size_t> sock_send(int fd, std::string_view data);
+    /// Accepts a connection from a listening socket: the new socket (non-blocking, close-on-exec)
+    /// and the peer's address. A connection the peer aborted before it was accepted is skipped.
+    /// Throws: std::system_error; EMFILE/ENFILE (no descriptor left) at once, without waiting or
+    /// retrying (as Python's sock_accept; the pending connection stays queued, and the next call
+    /// takes it once descriptors are free). Servers back off before retrying.
+    /// Cancellation: no connection was taken (it stays queued), no fd leaks.
+    /// Python: loop.sock_accept(sock).
+    coro<std::pair<net::socket, net::address>> sock_accept(net::socket& sock);
+    coro<std::pair<net::socket, net::address>> sock_accept(int fd);
+    /// Connects to `addr` (an address, not a host name: resolve with getaddrinfo first).
+    /// Throws: std::system_error: ECONNREFUSED as soon as the peer refuses ("connect to
+    /// 127.0.0.1:9: Connection refused"), EAGAIN for a Unix socket whose listener's backlog is
+    /// full. Cancellation: the connection attempt is abandoned half-way: the socket is not
+    /// closed (it is the caller's) but is unusable (a new connect fails with EALREADY while the
+    /// kernel still tries): close it, as in Python. Python: loop.sock_connect(sock, address).
+    coro<void> sock_connect(net::socket& sock, const net::address& addr);
+    coro<void> sock_connect(int fd, const net::address& addr);
+    /// Resolves `host` (a name or an address literal; empty: the loopback addresses) for a
+    /// stream socket on `port`, on the default executor (getaddrinfo blocks), as asyncio does.
+    /// `family`: AF_UNSPEC, AF_INET or AF_INET6; `flags`: AI_* flags. Returns the addresses in
+    /// the resolver's order, without duplicates. A literal of the wanted family is returned at
+    /// once, without a thread. Throws: std::system_error whose code() is in
+    /// net::resolver_category() (the EAI_* value; what() ends with gai_strerror's text, e.g.
+    /// "getaddrinfo 'x.invalid': Name or service not known"), so that `catch (std::system_error&)`
+    /// catches resolver and socket failures alike, as Python's gaierror is an OSError;
+    /// std::invalid_argument for a port outside 0-65535. Cancellation: the lookup runs to its end
+    /// on its thread; its result is dropped. Python: loop.getaddrinfo(host, port).
+    coro<std::vector<net::address>> getaddrinfo(std::string host, int port, int family = AF_UNSPEC,
+                                                int flags = 0);
 
     // --- signals --------------------------------------------------------------------------
     /// Runs `fn` on the loop (not in signal context) each time `signo` arrives.
@@ -279,6 +362,22 @@ class event_loop final : public detail::loop_core {
     void report_unretrieved(detail::future_state_base* f, std::exception_ptr e) noexcept override;
     void report_callback_error(const char* message, std::exception_ptr e) noexcept override;
     executor& default_executor();
+    // The fds tasks wait on (detail/io_wait.hpp): one state per fd number, reference-counted by
+    // the net::socket owning the fd and by each operation in flight.
+    /// The state of `fd`, or null.
+    detail::fd_state* io_find(int fd) const noexcept;
+    /// The state of `fd`, made if needed (not yet registered); one more reference. Throws
+    /// std::runtime_error if add_reader/add_writer watch `fd`.
+    detail::fd_state* io_acquire(int fd);
+    /// Registers `st` with the poller (edge-triggered, for its life), once.
+    void io_register(detail::fd_state* st);
+    /// `st`'s fd is about to be closed: unregistered and detached; its waiters wake and fail.
+    void io_forget(detail::fd_state* st) noexcept;
+    /// Drops a reference; the last one unregisters and frees. On the loop's thread (any thread
+    /// once the state's loop has closed).
+    static void io_release(detail::fd_state* st) noexcept;
+    /// The state of a socket's fd for this loop (made, and owned by the socket, on first use).
+    detail::fd_state* io_attach(net::socket& sock);
 
     struct impl;
 
@@ -303,6 +402,8 @@ class event_loop final : public detail::loop_core {
     void drain_inbox() noexcept;
     static std::ostream* default_debug_stream() noexcept;
     bool nothing_can_wake() const noexcept;
+    void check_not_socket(int fd, const char* what) const;
+    void io_drop(detail::fd_state* st) noexcept;
     void on_deadlock();
 
     std::unique_ptr<impl> impl_;

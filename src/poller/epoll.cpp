@@ -1,4 +1,5 @@
-// epoll backend (level-triggered interest for add_reader/add_writer semantics).
+// epoll backend: level-triggered interest for add_reader/add_writer and the loop's eventfd,
+// edge-triggered interest (one registration for the fd's life) for what tasks wait on.
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,20 +21,20 @@ class epoll_poller final : public poller {
     }
     ~epoll_poller() override { ::close(fd_); }
 
-    void set_interest(int fd, bool read, bool write) override {
+    void set_level_interest(int fd, bool read, bool write, std::uint64_t token) override {
         std::uint32_t ev = (read ? EPOLLIN : 0u) | (write ? EPOLLOUT : 0u);
-        auto it = registered_.find(fd);
+        auto it = level_.find(fd);
         if (ev == 0) {
-            if (it != registered_.end()) {
+            if (it != level_.end()) {
                 ::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr);  // may fail if fd was closed: fine
-                registered_.erase(it);
+                level_.erase(it);
             }
             return;
         }
         epoll_event e{};
         e.events = ev;
-        e.data.fd = fd;
-        int op = it == registered_.end() ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        e.data.u64 = token;
+        int op = it == level_.end() ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
         if (::epoll_ctl(fd_, op, fd, &e) < 0) {
             if (op == EPOLL_CTL_MOD && errno == ENOENT)
                 op = EPOLL_CTL_ADD;  // fd closed and reused
@@ -44,8 +45,21 @@ class epoll_poller final : public poller {
             if (::epoll_ctl(fd_, op, fd, &e) < 0)
                 throw std::system_error(errno, std::generic_category(), "epoll_ctl");
         }
-        registered_[fd] = ev;
+        level_[fd] = ev;
     }
+
+    void add_edge(int fd, std::uint64_t token) override {
+        epoll_event e{};
+        e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        e.data.u64 = token;
+        if (::epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &e) == 0) return;
+        // EEXIST: an epoll item left by an earlier file with this fd number that was dup'ed
+        // before being closed without removing it: take the item over.
+        if (errno == EEXIST && ::epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &e) == 0) return;
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl(EPOLL_CTL_ADD)");
+    }
+
+    void remove_edge(int fd) noexcept override { ::epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
     int wait(std::int64_t timeout_ns, poll_event* out, int max) override {
         epoll_event evs[256];
@@ -59,7 +73,7 @@ class epoll_poller final : public poller {
         }
         for (int i = 0; i < n; ++i) {
             std::uint32_t e = evs[i].events;
-            out[i].fd = evs[i].data.fd;
+            out[i].token = evs[i].data.u64;
             out[i].readable = (e & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0;
             out[i].writable = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
         }
@@ -89,7 +103,7 @@ class epoll_poller final : public poller {
 
     int fd_;
     bool have_pwait2_ = true;
-    std::unordered_map<int, std::uint32_t> registered_;
+    std::unordered_map<int, std::uint32_t> level_;  // level interests (add_reader/add_writer)
 };
 
 }  // namespace

@@ -74,6 +74,12 @@ class loop_core {
 
     std::thread::id thread_id() const noexcept { return thread_; }
 
+    /// Tasks parked on an fd (detail::io_wait): each can be woken by the outside world (a peer),
+    /// so the loop neither reports a deadlock nor jumps virtual time while any waits.
+    void io_wait_started() noexcept { ++io_waits_; }
+    void io_wait_ended() noexcept { --io_waits_; }
+    std::size_t io_waits() const noexcept { return io_waits_; }
+
   protected:
     ~loop_core() = default;
 
@@ -81,6 +87,7 @@ class loop_core {
     timer_queue timers_;
     intrusive_list futures_;
     std::size_t live_futures_ = 0;
+    std::size_t io_waits_ = 0;
     task_core* current_task_ = nullptr;
     clock_kind clock_ = clock_kind::real_time;
     std::int64_t virtual_now_ = 0;
