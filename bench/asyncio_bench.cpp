@@ -6,7 +6,8 @@
 //   asyncio_bench sleep N [SECONDS=0.5]
 //   asyncio_bench pingpong M          (single-slot asyncio::queue hand-offs, as the SPEC says)
 //   asyncio_bench pingpong-future M   (the same through futures: the floor of a hand-off)
-//   (echo PORT and http PORT come later)
+//   asyncio_bench echo PORT           (server on 127.0.0.1:PORT; prints READY; runs until SIGTERM/SIGINT)
+//   (http PORT comes later)
 //
 // Each workload prints exactly one `RESULT workload=... impl=asyncio-cpp ...` line on stdout and
 // exits non-zero (without a RESULT line) when its result is wrong. Timing (SPEC "Timing"): the clock
@@ -16,8 +17,12 @@
 #include <unistd.h>
 
 #include <asyncio/asyncio.hpp>
+#include <asyncio/net/server.hpp>
+#include <asyncio/net/streams.hpp>
 #include <asyncio/queue.hpp>
+#include <asyncio/sync/event.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -176,10 +181,46 @@ asyncio::coro<int> pingpong_main(long long m, bool with_futures) {
     co_return 0;
 }
 
+// ---------------------------------------------------------------- echo
+// SPEC §4: one task per connection (the server's handler): read up to 64 KiB (whatever is
+// there), write all of it back, until EOF. Streams, as Python's asyncio peer: reader.read,
+// writer.write, writer.drain. Listen backlog 1024; TCP_NODELAY is set by the streams.
+asyncio::coro<void> echo_connection(asyncio::stream_reader reader, asyncio::stream_writer writer) {
+    try {
+        for (;;) {
+            std::string data = co_await reader.read(64 * 1024);
+            if (data.empty()) break;
+            writer.write(data);
+            co_await writer.drain();
+        }
+    } catch (const std::system_error&) {  // a client that went away mid-request: just close
+    }
+    writer.close();
+}
+
+asyncio::coro<int> echo_main(int port) {
+    asyncio::event_loop& loop = asyncio::get_running_loop();
+    asyncio::server_options opts;
+    opts.backlog = 1024;
+    asyncio::server srv = co_await asyncio::start_server(echo_connection, "127.0.0.1", port, opts);
+    asyncio::event stop;
+    loop.add_signal_handler(SIGTERM, [&stop]() { stop.set(); });
+    loop.add_signal_handler(SIGINT, [&stop]() { stop.set(); });
+    std::printf("READY\n");
+    std::fflush(stdout);
+    co_await stop.wait();
+    loop.remove_signal_handler(SIGTERM);
+    loop.remove_signal_handler(SIGINT);
+    srv.close();
+    srv.close_clients();
+    co_await srv.wait_closed();
+    co_return 0;
+}
+
 int usage(const char* argv0) {
     std::fprintf(stderr,
-                 "usage: %s spawn N | sleep N [SECONDS=0.5] | pingpong M | pingpong-future M\n"
-                 "       (echo PORT and http PORT are not implemented yet)\n",
+                 "usage: %s spawn N | sleep N [SECONDS=0.5] | pingpong M | pingpong-future M | echo PORT\n"
+                 "       (http PORT is not implemented yet)\n",
                  argv0);
     return 2;
 }
@@ -205,7 +246,13 @@ int main(int argc, char** argv) {
             rc = asyncio::run(sleep_main(arg, argc > 3 ? std::atof(argv[3]) : 0.5));
         else
             rc = asyncio::run(pingpong_main(arg, what == "pingpong-future"));
-    } else if (what == "echo" || what == "http") {
+    } else if (what == "echo") {
+        if (arg < 0 || arg > 65535) {
+            std::fprintf(stderr, "%s: echo needs a port 0-65535 (got '%s')\n", argv[0], argv[2]);
+            return 2;
+        }
+        rc = asyncio::run(echo_main(static_cast<int>(arg)));
+    } else if (what == "http") {
         std::fprintf(stderr, "%s: workload '%s' is not implemented yet\n", argv[0], what.c_str());
         return 2;
     } else {

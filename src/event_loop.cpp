@@ -162,6 +162,7 @@ void report_orphan_exception(future_state_base* f, std::exception_ptr e) noexcep
 
 struct event_loop::impl {
     std::unique_ptr<detail::poller> poller;
+    asyncio::backend backend = backend::epoll;  // the one running: never `automatic`
     int wake_fd = -1;
     detail::mpsc_queue inbox;
     std::atomic<bool> wake_pending{false};
@@ -203,8 +204,9 @@ event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
     else if (const char* d = std::getenv("ASYNCIO_DEBUG"))
         debug_ = d[0] != '\0' && d[0] != '0';
     clock_ = opts.clock;
-    // The backend: the option, else ASYNCIO_BACKEND. This build has epoll only: `automatic` means
-    // epoll, and an explicit io_uring request is an error rather than a silent substitute.
+    // The backend: the option, else ASYNCIO_BACKEND. `automatic` is io_uring when it works, else
+    // epoll (one line on stderr); an explicit io_uring request that cannot be met is an error
+    // naming the reason rather than a silent substitute.
     asyncio::backend be = opts.backend;
     if (be == backend::automatic) {
         if (const char* env = std::getenv("ASYNCIO_BACKEND"); env && *env) {
@@ -218,9 +220,7 @@ event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
                                             v + "'");
         }
     }
-    if (be == backend::io_uring)
-        throw std::runtime_error("the io_uring backend is not available in this build (epoll only)");
-    impl_->poller = detail::make_epoll_poller();
+    impl_->poller = detail::make_poller(be, impl_->backend);
     impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (impl_->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
     impl_->poller->set_level_interest(impl_->wake_fd, true, false, detail::level_token(impl_->wake_fd));
@@ -307,6 +307,8 @@ void event_loop::close() {
     }
     impl_->poller.reset();
 }
+
+asyncio::backend event_loop::backend() const noexcept { return impl_->backend; }
 
 void event_loop::run_forever() {
     check_open();

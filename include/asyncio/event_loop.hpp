@@ -31,7 +31,12 @@
 
 namespace asyncio {
 
-/// Which kernel interface waits for I/O. `automatic` (and ASYNCIO_BACKEND=epoll|io_uring).
+/// Which kernel interface waits for I/O. `automatic` (the default; ASYNCIO_BACKEND=epoll|io_uring
+/// chooses when the option is left at it) is io_uring when the kernel has it and allows it (Linux
+/// 5.13 or later, not blocked by seccomp or kernel.io_uring_disabled, a build with liburing), else
+/// epoll with one line on stderr per process. Asking for io_uring explicitly when it is
+/// unavailable throws std::runtime_error naming the reason. ASYNCIO_IO_URING_DISABLE=1 makes it
+/// unavailable (for tests of the fallback). event_loop::backend() says which one runs.
 enum class backend { automatic, epoll, io_uring };
 
 struct loop_options {
@@ -178,6 +183,9 @@ class event_loop final : public detail::loop_core {
     /// Frees the loop's resources; pending tasks are destroyed. Throws if the loop runs.
     void close();
     bool is_running() const noexcept { return running_; }
+    /// The backend this loop runs on: backend::epoll or backend::io_uring, never `automatic`
+    /// (which picks io_uring when the kernel allows it, else epoll).
+    asyncio::backend backend() const noexcept;
     /// The loop's clock (steady_clock, or virtual time).
     clock::time_point time() const noexcept {
         return clock::time_point(

@@ -10,6 +10,7 @@ ASYNCIO_PACKAGES=(
     libclang-rt-14-dev       # clang's sanitizer and libFuzzer runtimes
     libgtest-dev             # tests
     python3 perl             # scripts (perl: scripts/lint-coroutines)
+    liburing-dev             # the io_uring backend (ASYNCIO_WITH_IO_URING, ON when found)
 )
 
 # ensure_packages [pkg...]: install the missing ones of the given packages (default: all of the above).

@@ -13,20 +13,18 @@
 // reused since (an epoll item can outlive its fd when the file was dup'ed) is recognised and
 // dropped instead of touching freed state.
 //
-// The io_uring seam. io_uring is completion-based: it performs the recv/send/accept/connect
-// itself and reports results. It fits this interface first as a readiness source (multishot
-// IORING_OP_POLL_ADD per interest, completions turned into poll_events; one io_uring_enter per
-// loop iteration doing the submit and the wait), so add_reader and the sock_* operations run on
-// it unchanged. The completion path then comes as an extension: a backend that `completes` an
-// operation (recv into provided buffers, multishot accept) gets the operation instead of the
-// readiness wait, and its completion wakes the task waiting at an io_wait-like leaf whose token
-// carries the result. The sock_* operations (src/net/socket.cpp) are the only places that make
-// socket syscalls, so that is where they will ask the backend first. Tokens with generations work
-// unchanged as io_uring user_data.
+// Backends: epoll (epoll.cpp) and io_uring (io_uring.cpp, readiness through multishot
+// IORING_OP_POLL_ADD, one io_uring_enter per loop iteration doing the submit and the wait; see the
+// note at the top of that file, which also says how completion-based operations would plug in).
+// make_poller picks one (select.cpp).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "asyncio/event_loop.hpp"  // asyncio::backend
 
 namespace asyncio::detail {
 
@@ -43,10 +41,14 @@ class poller {
     /// removes it. Changing the interest of a registered fd keeps its token.
     virtual void set_level_interest(int fd, bool read, bool write, std::uint64_t token) = 0;
     /// Edge-triggered interest in both directions, hang-up and error, for the fd's life: reported
-    /// when the fd *becomes* readable or writable. Throws std::system_error (e.g. EPERM: a
-    /// regular file, which epoll cannot watch).
+    /// when the fd *becomes* readable or writable. epoll throws std::system_error (e.g. EPERM: a
+    /// regular file, which epoll cannot watch); io_uring reports such a file ready once (its
+    /// syscalls never say EAGAIN), and an fd closed before the poll started as ready (the
+    /// operation's syscall then reports EBADF).
     virtual void add_edge(int fd, std::uint64_t token) = 0;
-    /// Removes an edge interest (before the fd is closed; a closed fd is already gone: no error).
+    /// Removes an edge interest. Call it before the fd is closed: an io_uring poll holds a
+    /// reference to the file, so the removal takes effect at once (the socket really closes when
+    /// close() returns). An fd closed without it: no error.
     virtual void remove_edge(int fd) noexcept = 0;
     /// Waits up to `timeout_ns` (-1: no limit, 0: just look) and fills `out`; returns the count
     /// (0 when a signal interrupted the wait).
@@ -54,5 +56,20 @@ class poller {
 };
 
 std::unique_ptr<poller> make_epoll_poller();
+
+/// io_uring cannot be used here; what() says why (ENOSYS: no io_uring in the kernel; EPERM:
+/// forbidden, by seccomp in a container or kernel.io_uring_disabled; a kernel too old for
+/// multishot poll; ASYNCIO_IO_URING_DISABLE=1; a build without liburing).
+struct io_uring_unavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// The io_uring backend. Throws io_uring_unavailable. Only in builds with ASYNCIO_WITH_IO_URING.
+std::unique_ptr<poller> make_io_uring_poller();
+
+/// The backend for `requested` (automatic: io_uring when it works, else epoll with one line on
+/// stderr per process); `chosen` says which one it is. Throws std::runtime_error naming the
+/// reason when io_uring is requested explicitly and unavailable.
+std::unique_ptr<poller> make_poller(asyncio::backend requested, asyncio::backend& chosen);
 
 }  // namespace asyncio::detail

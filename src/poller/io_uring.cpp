@@ -1,0 +1,391 @@
+// io_uring backend, readiness-based: the poller interface of poller.hpp on IORING_OP_POLL_ADD.
+//
+// - Edge interests (what tasks wait on): one multishot poll (IORING_POLL_ADD_MULTI, Linux 5.13)
+//   for the fd's life, for POLLIN|POLLOUT|POLLRDHUP. A multishot poll posts a completion for each
+//   wake-up of the file's wait queue (data arrived, buffer space freed, hang-up), carrying the
+//   readiness at that moment, and wake-ups that come before the completion is posted merge into
+//   one: epoll's EPOLLET semantics, which is what the loop expects (poller.hpp). A consumer that
+//   drained the socket hears nothing more until new data comes; one that did not drain is still
+//   woken by the next arrival, and its fd_state remembers that it has not seen EAGAIN yet. (The
+//   level-triggered flavour, IORING_POLL_ADD_LEVEL, would post a completion on every look while
+//   the socket stays readable: the storm we do not want.)
+// - Level interests (add_reader/add_writer, the loop's eventfd): a one-shot poll, re-armed as
+//   soon as its completion is seen. The re-arm goes out with the next wait, where it completes at
+//   once if the fd is still ready: reported on every wait while ready, as with epoll's default.
+// - One io_uring_enter per loop iteration: the polls queued during the iteration (new sockets,
+//   re-arms) are submitted by the wait itself (io_uring_submit_and_wait_timeout, the timeout
+//   passed with IORING_ENTER_EXT_ARG). The busy loop's look every 61 iterations (timeout 0) reads
+//   the completion ring in memory and makes no syscall at all when nothing is queued (with
+//   IORING_SETUP_COOP_TASKRUN the kernel asks for an enter, IORING_SQ_TASKRUN, when completions
+//   wait to be run; only then is there one).
+// - A poll holds a reference to its file, so removals are submitted at once: a socket closed
+//   after remove_edge really closes (FIN sent, port free) before close() returns, as with epoll.
+//   That is one syscall per socket's life, like epoll's EPOLL_CTL_DEL.
+// - Kernels without multishot poll (before 5.13) count as "too old": `automatic` uses epoll there.
+//   One-shot polls cannot stand in for an edge interest: re-armed after each completion they
+//   report the current level, and a socket is nearly always writable, so the POLLOUT half would
+//   complete on every wait (a busy loop); re-arming only when the consumer saw EAGAIN would need
+//   the loop to tell the backend about every EAGAIN, which epoll does not need.
+// - Requests are told apart by user_data = (sequence << 32) | fd: each arm of an interest gets a
+//   new sequence, so completions of a removed or replaced poll (the fd closed and its number
+//   reused, an interest changed) are recognised and dropped. The loop's own tokens (with their
+//   generations) travel in the per-fd record, not in the ring.
+//
+// Completion-based operations, the next step (DESIGN.md "Keeping it fast"): the kernel does the
+// recv/accept itself. They plug in beside this readiness path, not instead of it:
+// - the backend would offer, for an fd it watches, `start_recv(fd, token)` (IORING_OP_RECV with
+//   IORING_RECV_MULTISHOT and a provided-buffer ring, io_uring_setup_buf_ring) and
+//   `start_accept(fd, token)` (io_uring_prep_multishot_accept), and report completions through
+//   wait() as poll_events that carry a result (bytes and buffer id, or the accepted fd);
+// - src/net/socket.cpp's recv/accept operations (the only places that make those syscalls)
+//   would ask the backend first, and park at an io_wait-like leaf whose completion hands over
+//   the data or the fd instead of "try again"; data received while nobody waits stays in the
+//   provided buffers, queued on the fd_state, and a cancelled recv leaves it there for the next
+//   one (no data lost); closing cancels the multishot requests (IORING_OP_ASYNC_CANCEL), as
+//   remove_edge cancels the poll here;
+// - sends stay "try the syscall first" (they rarely block), and the same user_data scheme
+//   (sequence and fd) tells stale completions apart.
+#include <liburing.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "poller.hpp"
+
+namespace asyncio::detail {
+namespace {
+
+constexpr unsigned sq_entries = 256;
+// Multishot polls may post several completions each between two waits (one per wake-up that
+// came after the previous completion was posted), so the completion ring is larger.
+constexpr unsigned cq_entries = 4096;
+// The user_data of requests whose completions mean nothing to us (poll removals).
+constexpr std::uint64_t ignored = ~std::uint64_t{0};
+constexpr unsigned edge_events = POLLIN | POLLOUT | POLLRDHUP;
+
+std::string errno_text(const char* call, int err) {
+    std::string s = std::string(call) + ": " + std::strerror(err);
+    if (err == ENOSYS) s += "; the kernel has no io_uring";
+    if (err == EPERM) s += "; a seccomp filter (as in containers) or kernel.io_uring_disabled forbids it";
+    return s;
+}
+
+struct ring_guard {
+    io_uring* ring;
+    ~ring_guard() { io_uring_queue_exit(ring); }
+};
+
+// Whether this kernel gives us what the backend needs; empty when it does, else why not. Asked
+// once per process (the answer does not change); each loop still makes its own ring.
+std::string probe_kernel() {
+    io_uring ring;
+    io_uring_params params{};
+    int r = io_uring_queue_init_params(4, &ring, &params);
+    if (r < 0) return errno_text("io_uring_setup", -r);
+    ring_guard guard{&ring};
+    if (!(params.features & IORING_FEAT_EXT_ARG))
+        return "the kernel is too old: no IORING_FEAT_EXT_ARG (Linux 5.11)";
+    // A NOP round trip: setup may be allowed while io_uring_enter is not.
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, 1);
+    r = io_uring_submit_and_wait(&ring, 1);
+    if (r < 0) return errno_text("io_uring_enter", -r);
+    io_uring_cqe* cqe = nullptr;
+    r = io_uring_peek_cqe(&ring, &cqe);
+    if (r < 0 || !cqe || cqe->user_data != 1 || cqe->res != 0)
+        return "io_uring_enter: a NOP did not complete";
+    io_uring_cqe_seen(&ring, cqe);
+    // Multishot poll: on a readable eventfd it completes at once, with IORING_CQE_F_MORE; a kernel
+    // without it rejects the flag (EINVAL).
+    int efd = ::eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) return errno_text("eventfd", errno);
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_poll_multishot(sqe, efd, POLLIN);
+    io_uring_sqe_set_data64(sqe, 2);
+    r = io_uring_submit_and_wait(&ring, 1);
+    std::string why;
+    if (r < 0) {
+        why = errno_text("io_uring_enter", -r);
+    } else if (io_uring_peek_cqe(&ring, &cqe) < 0 || !cqe || cqe->user_data != 2) {
+        why = "io_uring: a poll did not complete";
+    } else if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_MORE)) {
+        why = cqe->res == -EINVAL
+                  ? "the kernel is too old: no multishot poll (Linux 5.13)"
+                  : "io_uring: multishot poll failed: " + std::string(std::strerror(-cqe->res));
+    }
+    ::close(efd);  // the ring's exit (guard) cancels the poll and drops the file
+    return why;
+}
+
+class io_uring_poller final : public poller {
+  public:
+    io_uring_poller() {
+        static const std::string unusable = probe_kernel();  // thread-safe, once per process
+        if (!unusable.empty()) throw io_uring_unavailable(unusable);
+        io_uring_params params{};
+        // COOP_TASKRUN: completions are run when we enter the kernel anyway, not by interrupting
+        // the thread; TASKRUN_FLAG tells us (IORING_SQ_TASKRUN) when an enter is needed for them.
+        // SUBMIT_ALL: one bad request (say a poll on a closed fd) does not hold back the others.
+        params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+                       IORING_SETUP_TASKRUN_FLAG;
+        params.cq_entries = cq_entries;
+        int r = io_uring_queue_init_params(sq_entries, &ring_, &params);
+        if (r == -EINVAL) {  // before Linux 5.19: without the newer flags
+            params = {};
+            params.flags = IORING_SETUP_CQSIZE;
+            params.cq_entries = cq_entries;
+            r = io_uring_queue_init_params(sq_entries, &ring_, &params);
+        }
+        if (r < 0) throw io_uring_unavailable(errno_text("io_uring_setup", -r));
+        skip_success_ = (params.features & IORING_FEAT_CQE_SKIP) != 0;
+    }
+    ~io_uring_poller() override {
+        // The ring's own teardown cancels its polls later, on a kernel worker, and their files
+        // (sockets that outlive the loop) would stay open until then: cancel them now.
+        for (std::size_t fd = 0; fd < interests_.size(); ++fd) disarm(static_cast<int>(fd), interests_[fd]);
+        io_uring_submit(&ring_);
+        io_uring_queue_exit(&ring_);
+    }
+
+    void set_level_interest(int fd, bool read, bool write, std::uint64_t token) override {
+        unsigned events = (read ? POLLIN : 0u) | (write ? POLLOUT : 0u);
+        interest* cur = find(fd);
+        if (events == 0) {
+            if (cur && cur->events) {
+                disarm(fd, *cur);
+                *cur = {};
+                submit_removal();
+            }
+            return;
+        }
+        if (!cur || cur->events == 0) check_pollable(fd);
+        interest& rec = slot(fd);
+        rec.token = token;
+        if (rec.events == events && !rec.edge && rec.armed) return;
+        disarm(fd, rec);
+        rec.events = events;
+        rec.edge = false;
+        arm(fd, rec);
+    }
+
+    void add_edge(int fd, std::uint64_t token) override {
+        interest& rec = slot(fd);
+        disarm(fd, rec);  // one left by an earlier file with this number (closed without removal)
+        rec = {};
+        rec.token = token;
+        rec.events = edge_events;
+        rec.edge = true;
+        arm(fd, rec);
+    }
+
+    void remove_edge(int fd) noexcept override {
+        interest* rec = find(fd);
+        if (!rec || !rec->events) return;
+        disarm(fd, *rec);
+        *rec = {};
+        submit_removal();
+    }
+
+    int wait(std::int64_t timeout_ns, poll_event* out, int max) override {
+        retry_arms();
+        if (timeout_ns == 0 || io_uring_cq_ready(&ring_) != 0) {
+            // Just look (or completions are there already): submit what is queued, without
+            // waiting; enter for nothing else unless the kernel has completions to run.
+            if (io_uring_sq_ready(&ring_) != 0)
+                submit(io_uring_submit(&ring_));
+            else if (IO_URING_READ_ONCE(*ring_.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))
+                submit(io_uring_get_events(&ring_));
+        } else {
+            // "No limit" is an hour: with a timeout, liburing makes exactly one io_uring_enter and
+            // returns when a signal interrupts it, as the loop expects (without one, it enters
+            // again if the interrupted enter had submitted something; under ThreadSanitizer,
+            // which runs handlers late, the handler's eventfd write then never came).
+            if (timeout_ns < 0) timeout_ns = std::int64_t{3600} * 1000000000;
+            __kernel_timespec ts{};
+            ts.tv_sec = timeout_ns / 1000000000;
+            ts.tv_nsec = timeout_ns % 1000000000;
+            io_uring_cqe* cqe = nullptr;
+            // One io_uring_enter: submits the iteration's requests and waits for a completion.
+            int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+            if (r < 0 && r != -ETIME) submit(r);
+        }
+        return harvest(out, max);
+    }
+
+  private:
+    struct interest {
+        std::uint64_t token = 0;       // the loop's
+        std::uint32_t seq = 0;         // of the poll armed for it (user_data's high half); 0: none
+        unsigned events = 0;           // POLL* wanted; 0: no interest
+        bool edge = false;             // multishot, for the fd's life; else one-shot, re-armed
+        bool armed = false;            // a poll request is queued or in the kernel
+        bool saw_more = false;         // edge: the current poll has posted a completion and goes on
+        unsigned char short_ends = 0;  // edge: polls in a row that ended at their first completion
+    };
+
+    static std::uint64_t user_data(int fd, std::uint32_t seq) noexcept {
+        return (std::uint64_t{seq} << 32) | static_cast<std::uint32_t>(fd);
+    }
+
+    interest* find(int fd) noexcept {
+        auto i = static_cast<std::size_t>(fd);
+        return fd >= 0 && i < interests_.size() ? &interests_[i] : nullptr;
+    }
+    interest& slot(int fd) {
+        auto i = static_cast<std::size_t>(fd);
+        if (i >= interests_.size()) interests_.resize(std::max<std::size_t>(i + 1, 64) * 2);
+        return interests_[i];
+    }
+
+    // A free submission entry: when all are queued (a burst of new interests in one iteration),
+    // they go out now. Null only if even that fails.
+    io_uring_sqe* get_sqe() noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        if (sqe) return sqe;
+        io_uring_submit(&ring_);
+        return io_uring_get_sqe(&ring_);
+    }
+
+    // Queues a poll for `rec` (submitted with the next wait).
+    void arm(int fd, interest& rec) noexcept {
+        io_uring_sqe* sqe = get_sqe();
+        if (!sqe) {
+            retry_.push_back(fd);  // the next wait tries again
+            return;
+        }
+        if (++next_seq_ == 0 || next_seq_ == ~std::uint32_t{0}) next_seq_ = 1;  // 0: none; ~0: `ignored`
+        rec.seq = next_seq_;
+        if (rec.edge)
+            io_uring_prep_poll_multishot(sqe, fd, rec.events);
+        else
+            io_uring_prep_poll_add(sqe, fd, rec.events);
+        io_uring_sqe_set_data64(sqe, user_data(fd, rec.seq));
+        rec.armed = true;
+        rec.saw_more = false;
+    }
+
+    // Cancels the poll of `rec` (queued: submitted with the next batch). Its completions, if any
+    // come, no longer match the record's sequence and are dropped.
+    void disarm(int fd, interest& rec) noexcept {
+        if (rec.armed) {
+            if (io_uring_sqe* sqe = get_sqe()) {
+                io_uring_prep_poll_remove(sqe, user_data(fd, rec.seq));
+                io_uring_sqe_set_data64(sqe, ignored);
+                if (skip_success_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+            }  // else: the poll stays until the ring closes; its completions are dropped
+        }
+        rec.armed = false;
+        rec.seq = 0;
+    }
+
+    void submit_removal() noexcept { io_uring_submit(&ring_); }
+
+    void retry_arms() noexcept {
+        if (retry_.empty()) return;
+        std::vector<int> fds;
+        fds.swap(retry_);
+        for (int fd : fds) {
+            interest* rec = find(fd);
+            if (rec && rec->events && !rec->armed) arm(fd, *rec);
+        }
+    }
+
+    // Errors of io_uring_enter worth throwing; the rest say "try again on the next wait".
+    static void submit(int r) {
+        if (r >= 0 || r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ETIME) return;
+        throw std::system_error(-r, std::generic_category(), "io_uring_enter");
+    }
+
+    // A level interest must be something poll can watch: as epoll, refuse a closed fd (EBADF)
+    // and a regular file or directory (EPERM), which would be "ready" forever.
+    static void check_pollable(int fd) {
+        struct stat st {};
+        if (::fstat(fd, &st) < 0) throw std::system_error(errno, std::generic_category(), "io_uring poll");
+        if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+            throw std::system_error(EPERM, std::generic_category(), "io_uring poll");
+    }
+
+    // An edge poll ended at its first completion: the file cannot be polled (a regular file: it
+    // is always ready, so it is reported once and never re-armed), or the completion ring was
+    // full (the kernel ends a multishot request then: re-arm it).
+    bool cannot_poll(int fd, interest& rec) noexcept {
+        struct stat st {};
+        if (::fstat(fd, &st) < 0) return true;
+        if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) return false;
+        if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) return true;
+        return ++rec.short_ends >= 3;  // a device: give up after three in a row
+    }
+
+    int harvest(poll_event* out, int max) {
+        int n = 0;
+        unsigned seen = 0;
+        unsigned head;
+        io_uring_cqe* cqe;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+            if (n == max) break;
+            ++seen;
+            std::uint64_t ud = cqe->user_data;
+            if (ud == ignored) continue;
+            int fd = static_cast<int>(static_cast<std::uint32_t>(ud));
+            interest* rec = find(fd);
+            if (!rec || !rec->events || rec->seq != static_cast<std::uint32_t>(ud >> 32)) continue;  // stale
+            bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+            int res = cqe->res;
+            if (!more) rec->armed = false;
+            unsigned mask = 0;
+            bool rearm = !more;
+            if (res > 0) {
+                mask = static_cast<unsigned>(res);
+            } else if (res < 0 && res != -ECANCELED) {
+                // EBADF and the like (the fd was closed before its poll started): wake both sides
+                // so that their syscalls report it; nothing to re-arm on. -ECANCELED without our
+                // removal (the sequence matched): the kernel dropped the poll; re-arm it.
+                mask = POLLERR;
+                rearm = false;
+            }
+            if (rec->edge) {
+                if (more) {
+                    rec->saw_more = true;
+                    rec->short_ends = 0;
+                } else if (res > 0 && !rec->saw_more && cannot_poll(fd, *rec)) {
+                    rearm = false;
+                }
+            }
+            if (rearm) arm(fd, *rec);
+            if (mask) {
+                out[n].token = rec->token;
+                out[n].readable = (mask & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) != 0;
+                out[n].writable = (mask & (POLLOUT | POLLHUP | POLLERR)) != 0;
+                ++n;
+            }
+        }
+        io_uring_cq_advance(&ring_, seen);
+        return n;
+    }
+
+    io_uring ring_{};
+    bool skip_success_ = false;
+    std::uint32_t next_seq_ = 0;
+    std::vector<interest> interests_;  // by fd number
+    std::vector<int> retry_;           // fds whose arm found no submission entry
+};
+
+}  // namespace
+
+std::unique_ptr<poller> make_io_uring_poller() {
+    if (const char* d = std::getenv("ASYNCIO_IO_URING_DISABLE"); d && *d && *d != '0')
+        throw io_uring_unavailable("disabled by ASYNCIO_IO_URING_DISABLE");
+    return std::make_unique<io_uring_poller>();
+}
+
+}  // namespace asyncio::detail
