@@ -434,10 +434,12 @@ void event_loop::run_once() {
             real_wait_start = real_now_ns();
         }
     }
-    // Poll when idle; when work is ready, look at the fds only every 61 iterations (a syscall
-    // per iteration would dominate a busy loop; I/O still gets its turn; Tokio's scheduler uses
-    // the same interval between I/O checks).
-    if (timeout != 0 || ++impl_->busy_iterations >= 61) {
+    // Poll when idle; when work is ready, look at the fds only once 61 callbacks or task steps
+    // have run since the last look (a syscall per iteration would dominate a busy loop; I/O
+    // still gets its turn). Steps, not iterations, as Tokio's event_interval: one iteration may
+    // run hundreds of tasks (an I/O-bound server's), and 61 of those would leave the tasks
+    // waiting on fds unheard for milliseconds.
+    if (timeout != 0 || impl_->busy_iterations >= 61) {
         impl_->busy_iterations = 0;
         int n = impl_->poller->wait(timeout, impl_->events.data(), static_cast<int>(impl_->events.size()));
         for (int i = 0; i < n; ++i) {
@@ -486,6 +488,7 @@ void event_loop::run_once() {
     }
     // Exactly the callbacks ready now; those they add wait for the next iteration.
     detail::ready_queue batch = ready_.take();
+    impl_->busy_iterations += static_cast<unsigned>(batch.size());  // steps since the fds were polled
     if (debug_) [[unlikely]] {  // one branch per batch: the loop below stays as tight as without debug mode
         run_batch_debug(batch);
         return;

@@ -552,8 +552,17 @@ ASYNC_TEST(Datagram, CancelledSendSentNothingAndAWaitingSendGoesOutWhole) {
 
 // The fds open once the lookups still running on the executor (they are not stopped by a
 // cancel) have finished with theirs (/etc/hosts, ...): waits up to 5 s for `expected`.
+// Real time (this test runs on virtual time, which need not advance while the lookup thread
+// finishes): blocking the loop briefly is harmless here.
+// The count must hold for 100 ms running: the lookup thread may open and close its files after
+// a first match.
 coro<std::size_t> settled_fds(std::size_t expected) {
-    for (int i = 0; i < 5000 && open_fds() != expected; ++i) co_await asyncio::sleep(1ms);
+    int stable = 0;
+    for (int i = 0; i < 5000 && stable < 100; ++i) {
+        std::this_thread::sleep_for(1ms);
+        stable = open_fds() == expected ? stable + 1 : 0;
+    }
+    co_await asyncio::sleep(0s);
     co_return open_fds();
 }
 
