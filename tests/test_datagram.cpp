@@ -41,13 +41,11 @@ using asyncio::net::address;
 using net_socket = asyncio::net::socket;
 using ep = asyncio::net::endpoint;
 
+#include "support/open_fds.hpp"
+
 namespace {
 
-std::size_t open_fds() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-    return n;
-}
+using test_support::open_fds;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -23,17 +23,15 @@
 
 using namespace std::chrono_literals;
 
+#include "support/open_fds.hpp"
+
 namespace {
 
 using asyncio::coro;
 using asyncio::stdio;
 using asyncio::subprocess_options;
 
-std::size_t open_fds() {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-    return n;
-}
+using test_support::open_fds;
 
 std::vector<std::string> args(std::initializer_list<const char*> list) {
     std::vector<std::string> v;
