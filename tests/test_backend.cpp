@@ -480,6 +480,39 @@ TEST_P(Poller, RemoveEdgeThenCloseReallyCloses) {
     ::close(again);
 }
 
+// The same while a wake-up of the poll is pending: the peer drains the buffer (so the socket
+// becomes writable) while this thread runs in user space, which leaves the poll's wake-up queued
+// until this thread next enters the kernel. io_uring's POLL_REMOVE fails then (-EALREADY) and the
+// poll kept the file open: a child's stdin closed after communicate() wrote it never saw EOF.
+TEST_P(Poller, RemoveEdgeWhileAWakeUpIsPendingStillCloses) {
+    for (int round = 0; round < 20; ++round) {
+        auto [a, b] = pair();
+        p_->add_edge(a, 13);
+        expect_event(13);
+        std::string chunk(65536, 'w');
+        while (::send(a, chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+        }
+        ASSERT_EQ(errno, EAGAIN);
+        settle(13, 1);
+        std::atomic<bool> drained{false};
+        std::thread peer([&drained, b = b] {
+            drain(b);
+            drained.store(true, std::memory_order_release);
+        });
+        while (!drained.load(std::memory_order_acquire)) {
+            // spin: no syscall here, or the wake-up would run before the removal
+        }
+        p_->remove_edge(a);
+        ::close(a);
+        forget(a);
+        peer.join();
+        pollfd pfd{b, POLLIN, 0};
+        ASSERT_EQ(::poll(&pfd, 1, 1000), 1) << "round " << round << ": the peer does not see the close";
+        char c;
+        ASSERT_EQ(::recv(b, &c, 1, 0), 0) << "round " << round;
+    }
+}
+
 // A socket that outlives its loop (closed after it): the poller's end releases the file at once.
 TEST_P(Poller, DestroyedPollerLetsGoOfItsFiles) {
     auto [a, b] = pair();

@@ -276,10 +276,13 @@ class io_uring_poller final : public poller {
 
     // Cancels the poll of `rec` (queued: submitted with the next batch). Its completions, if any
     // come, no longer match the record's sequence and are dropped.
+    // ASYNC_CANCEL, not POLL_REMOVE: POLL_REMOVE fails (-EALREADY) while a wake-up of the poll
+    // is pending, and the poll then lives on, holding its file open (a pipe closed after writing
+    // never reached EOF at the reader); ASYNC_CANCEL marks the poll cancelled in every state.
     void disarm(int fd, interest& rec) noexcept {
         if (rec.armed) {
             if (io_uring_sqe* sqe = get_sqe()) {
-                io_uring_prep_poll_remove(sqe, user_data(fd, rec.seq));
+                io_uring_prep_cancel64(sqe, user_data(fd, rec.seq), 0);
                 io_uring_sqe_set_data64(sqe, ignored);
                 if (skip_success_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
             }  // else: the poll stays until the ring closes; its completions are dropped
