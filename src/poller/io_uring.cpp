@@ -53,7 +53,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -385,10 +384,6 @@ class io_uring_poller final : public poller {
 
 }  // namespace
 
-std::unique_ptr<poller> make_io_uring_poller() {
-    if (const char* d = std::getenv("ASYNCIO_IO_URING_DISABLE"); d && *d && *d != '0')
-        throw io_uring_unavailable("disabled by ASYNCIO_IO_URING_DISABLE");
-    return std::make_unique<io_uring_poller>();
-}
+std::unique_ptr<poller> open_io_uring_poller() { return std::make_unique<io_uring_poller>(); }
 
 }  // namespace asyncio::detail

@@ -64,8 +64,11 @@ struct io_uring_unavailable : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// The io_uring backend. Throws io_uring_unavailable. Only in builds with ASYNCIO_WITH_IO_URING.
+/// The io_uring backend. Throws io_uring_unavailable (also in a build without
+/// ASYNCIO_WITH_IO_URING, and when ASYNCIO_IO_URING_DISABLE=1).
 std::unique_ptr<poller> make_io_uring_poller();
+/// make_io_uring_poller without those checks (io_uring.cpp, only in builds with io_uring).
+std::unique_ptr<poller> open_io_uring_poller();
 
 /// The backend for `requested` (automatic: io_uring when it works, else epoll with one line on
 /// stderr per process); `chosen` says which one it is. Throws std::runtime_error naming the

@@ -1,17 +1,24 @@
 // Which backend a loop gets: loop_options::backend (or ASYNCIO_BACKEND, read by the loop).
 #include <atomic>
+#include <cstdlib>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include "poller.hpp"
 
 namespace asyncio::detail {
 
-#ifndef ASYNCIO_HAVE_IO_URING
 std::unique_ptr<poller> make_io_uring_poller() {
+    // For tests of the fallback (documented with asyncio::backend): any value but "" and "0".
+    if (const char* d = std::getenv("ASYNCIO_IO_URING_DISABLE"); d && *d && std::string_view(d) != "0")
+        throw io_uring_unavailable("disabled by ASYNCIO_IO_URING_DISABLE");
+#ifdef ASYNCIO_HAVE_IO_URING
+    return open_io_uring_poller();
+#else
     throw io_uring_unavailable("this build has no io_uring backend (ASYNCIO_WITH_IO_URING=OFF)");
-}
 #endif
+}
 
 std::unique_ptr<poller> make_poller(asyncio::backend requested, asyncio::backend& chosen) {
     if (requested != backend::epoll) {
