@@ -1,7 +1,8 @@
 // Child processes: posix_spawnp with pipes; the child's end is watched through a pidfd (Linux
 // 5.3+) that the loop's poller reports readable when the child exits, else (older kernels, or
-// ASYNCIO_NO_PIDFD=1 for tests) by polling waitpid on a short timer. Pipes are non-blocking fds
-// the loop waits on like sockets (detail::io_wait).
+// ASYNCIO_NO_PIDFD=1 for tests) by polling waitpid on a short timer. Each pipe is a stream
+// (src/net/stream_transport.hpp in pipe mode): the handles stdin_writer()/stdout_reader()/
+// stderr_reader() give and communicate() share it.
 #include "asyncio/subprocess.hpp"
 
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include "asyncio/event_loop.hpp"
 #include "asyncio/gather.hpp"
 #include "asyncio/sleep.hpp"
+#include "net/stream_transport.hpp"
 
 extern char** environ;
 
@@ -40,8 +42,6 @@ namespace {
 [[noreturn]] void throw_errno(int err, const std::string& what) {
     throw std::system_error(err, std::generic_category(), what);
 }
-
-bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
 
 int open_pidfd(pid_t pid) noexcept {
 #ifdef SYS_pidfd_open
@@ -97,11 +97,6 @@ class watched_fd {
         (d == io_direction::read ? st_->readable : st_->writable) = false;
     }
     io_wait wait(io_direction d) noexcept { return io_wait(st_, d); }
-    void check_open(const char* what) const {
-        if (fd_ < 0 || !st_ || !st_->loop)
-            throw std::system_error(EBADF, std::generic_category(),
-                                    std::string(what) + ": the pipe is closed");
-    }
 
   private:
     int fd_ = -1;
@@ -112,13 +107,16 @@ struct process_state {
     event_loop* loop = nullptr;
     pid_t pid = -1;
     watched_fd pidfd;  // readable when the child has exited
-    watched_fd in, out, err;
+    // The pipes (engaged for stdio::pipe): this process's handles of the streams.
+    std::optional<stream_writer> in;
+    std::optional<stream_reader> out, err;
     std::optional<int> returncode;
 
     ~process_state() {
-        in.close();
-        out.close();
-        err.close();
+        // Each stream closes once its last handle is gone (stdin after its buffered bytes).
+        in.reset();
+        out.reset();
+        err.reset();
         if (!returncode && pid > 0) {
             // The child still runs (or has not been reaped): reap it when it ends, so that no
             // zombie is left, whatever happens to the loop meanwhile.
@@ -160,55 +158,30 @@ struct process_state {
 
 namespace {
 
-coro<std::size_t> read_some(watched_fd& f, char* p, std::size_t n) {
-    for (;;) {
-        f.check_open("read from the child's pipe");
-        if (f.may_be_ready(io_direction::read)) {
-            ssize_t r = ::read(f.fd(), p, n);
-            if (r >= 0) co_return static_cast<std::size_t>(r);
-            int e = errno;
-            if (e == EINTR) continue;
-            if (!would_block(e)) throw_errno(e, "read from the child's pipe");
-            f.not_ready(io_direction::read);
-        }
-        co_await f.wait(io_direction::read);
-    }
+bool is_broken_pipe(const std::system_error& e) noexcept {
+    return e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset;
 }
 
-coro<std::string> read_to_end(watched_fd* f) {
-    std::string data;
-    if (!f->is_open()) co_return data;
-    char buf[65536];
-    for (;;) {
-        std::size_t got = co_await read_some(*f, buf, sizeof buf);
-        if (got == 0) break;
-        data.append(buf, got);
-    }
-    f->close();
+// Reads `r` to its end, then closes the pipe (Python's communicate closes it too); what the
+// reader had buffered comes first. Cancelled: the bytes read stay in the reader's buffer.
+coro<std::string> read_to_end(std::optional<stream_reader> r) {
+    if (!r) co_return std::string();
+    std::string data = co_await r->read(-1);
+    stream_access::transport_of(*r)->start_close();  // at EOF with nothing buffered: only frees the fd
     co_return data;
 }
 
-// Writes everything, then closes; a child that has closed its end (EPIPE) ends the writing
-// quietly, as Python's communicate() does.
-coro<void> write_all_and_close(watched_fd* f, std::string data) {
-    std::size_t sent = 0;
-    while (f->is_open() && sent < data.size()) {
-        f->check_open("write to the child's stdin");
-        if (f->may_be_ready(io_direction::write)) {
-            ssize_t r = ::write(f->fd(), data.data() + sent, data.size() - sent);
-            if (r >= 0) {
-                sent += static_cast<std::size_t>(r);
-                continue;
-            }
-            int e = errno;
-            if (e == EINTR) continue;
-            if (e == EPIPE || e == ECONNRESET) break;
-            if (!would_block(e)) throw_errno(e, "write to the child's stdin");
-            f->not_ready(io_direction::write);
-        }
-        co_await f->wait(io_direction::write);
+// Waits until stdin is closed (its buffered bytes written); a child that closed its end (EPIPE)
+// is no error, as in Python's communicate(). Cancelled: the bytes are still written.
+coro<void> wait_stdin_closed(std::optional<stream_writer> w) {
+    if (!w) co_return;
+    std::exception_ptr failure;
+    try {
+        co_await w->wait_closed();
+    } catch (const std::system_error& e) {
+        if (!is_broken_pipe(e)) failure = std::current_exception();
     }
-    f->close();
+    if (failure) std::rethrow_exception(failure);
 }
 
 // posix_spawn's file actions and attributes, destroyed on every path.
@@ -237,10 +210,8 @@ struct pipe_pair {
     int take(int i) noexcept { return std::exchange(fd[i], -1); }
 };
 
-void set_non_blocking(int fd) {
-    int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) throw_errno(errno, "fcntl(O_NONBLOCK)");
-}
+// Python's create_subprocess_* default limit (streams._DEFAULT_LIMIT).
+constexpr std::size_t subprocess_stream_limit = default_stream_limit;
 
 process spawn(const std::string& what, const std::string& program,
               const std::vector<std::string>& argv_strings, const subprocess_options& opts) {
@@ -314,21 +285,12 @@ process spawn(const std::string& what, const std::string& program,
     ::close(in.take(0));
     ::close(out.take(1));
     ::close(err.take(1));
-    if (opts.in == stdio::pipe) {
-        int fd = in.take(1);
-        set_non_blocking(fd);
-        st->in.open(loop, fd);
-    }
-    if (opts.out == stdio::pipe) {
-        int fd = out.take(0);
-        set_non_blocking(fd);
-        st->out.open(loop, fd);
-    }
-    if (opts.err == stdio::pipe) {
-        int fd = err.take(0);
-        set_non_blocking(fd);
-        st->err.open(loop, fd);
-    }
+    // (make_pipe_* make them non-blocking; they own the fd even when they throw.)
+    if (opts.in == stdio::pipe) st->in.emplace(stream_access::make_pipe_writer(in.take(1), loop));
+    if (opts.out == stdio::pipe)
+        st->out.emplace(stream_access::make_pipe_reader(out.take(0), loop, subprocess_stream_limit));
+    if (opts.err == stdio::pipe)
+        st->err.emplace(stream_access::make_pipe_reader(err.take(0), loop, subprocess_stream_limit));
     if (int pfd = open_pidfd(pid); pfd >= 0) st->pidfd.open(loop, pfd);
     return process(std::move(st));
 }
@@ -363,15 +325,44 @@ coro<int> process::wait() {
     }
 }
 
+namespace {
+[[noreturn]] void not_a_pipe(const char* fn, const char* end, const char* option) {
+    throw std::runtime_error(std::string(fn) + "(): the child's " + end +
+                             " is not a pipe (subprocess_options::" + option + " is not stdio::pipe)");
+}
+}  // namespace
+
+stream_writer process::stdin_writer() {
+    if (!s_) throw std::runtime_error("stdin_writer() on an empty process");
+    if (!s_->in) not_a_pipe("stdin_writer", "stdin", "in");
+    return *s_->in;
+}
+stream_reader process::stdout_reader() {
+    if (!s_) throw std::runtime_error("stdout_reader() on an empty process");
+    if (!s_->out) not_a_pipe("stdout_reader", "stdout", "out");
+    return *s_->out;
+}
+stream_reader process::stderr_reader() {
+    if (!s_) throw std::runtime_error("stderr_reader() on an empty process");
+    if (!s_->err) not_a_pipe("stderr_reader", "stderr", "err");
+    return *s_->err;
+}
+
 coro<communicate_result> process::communicate(std::string input) {
     if (!s_) throw std::runtime_error("communicate() on an empty process");
     detail::process_state* st = s_.get();
-    if (!input.empty() && !st->in.is_open())
-        throw std::invalid_argument(
-            "communicate: input given, but the child's stdin is not a pipe (or is closed)");
-    std::tuple<std::monostate, std::string, std::string> r =
-        co_await gather(detail::write_all_and_close(&st->in, std::move(input)), detail::read_to_end(&st->out),
-                        detail::read_to_end(&st->err));
+    if (!input.empty() && !st->in)
+        throw std::invalid_argument("communicate: input given, but the child's stdin is not a pipe");
+    // The input goes after what the writer has buffered, and stdin is closed, before the first
+    // suspension: a cancelled communicate() has closed stdin too.
+    if (st->in) {
+        // A pipe an earlier write found broken (error set) takes no more input, silently as in
+        // Python. After the caller's own write_eof()/close(), write() throws std::runtime_error.
+        if (!input.empty() && !detail::stream_access::transport_of(*st->in)->error) st->in->write(input);
+        st->in->close();
+    }
+    std::tuple<std::monostate, std::string, std::string> r = co_await gather(
+        detail::wait_stdin_closed(st->in), detail::read_to_end(st->out), detail::read_to_end(st->err));
     co_await wait();
     communicate_result out;
     out.out = std::move(std::get<1>(r));

@@ -209,12 +209,25 @@ struct stream_transport {
     void start_close() noexcept;
     net::address sockname() const;
 
+    // --- pipe mode (a child process's stdin, stdout or stderr) --------------------------------
+    // `sock` then holds a pipe end (net::socket owns any fd; adopt() only makes it
+    // non-blocking). The syscalls are read()/write()/writev() (recv/send fail on a pipe), a
+    // write never raises SIGPIPE (write_pipe), write_eof() closes the pipe (as Python's
+    // _UnixWritePipeTransport.write_eof), and there are no addresses (peername/sockname: an
+    // empty net::address, where Python's get_extra_info gives None).
+    /// Takes the pipe end `fd` over (closed by this call if it fails) on a running loop.
+    void attach_pipe(int fd, event_loop& l);
+    fill_result fill_pipe(std::size_t want, bool& first);
+    std::size_t write_pipe(const char* p, std::size_t n);
+    std::size_t writev_pipe(const struct iovec* iov, int iovcnt, std::size_t total);
+
     std::uint32_t refs = 0;
     std::uint32_t handles = 0;
     event_loop* loop = nullptr;
     net::socket sock;
     fd_state* io = nullptr;  // the loop's state of sock's fd (owned by sock)
     bool is_tcp = false;
+    bool is_pipe = false;  // pipe mode (attach_pipe)
     mutable net::address local;  // sockname, fetched on first use
     mutable bool have_local = false;
     net::address peer;
@@ -345,6 +358,11 @@ struct stream_access {
     static std::pair<stream_reader, stream_writer> make_streams(net::socket sock, const net::address& peer,
                                                                 std::ptrdiff_t limit, socket_kind kind);
     static stream_transport* transport_of(const stream_reader& r) noexcept { return r.t_; }
+    static stream_transport* transport_of(const stream_writer& w) noexcept { return w.t_; }
+    /// Streams over a pipe end (pipe mode), for the subprocess module: `fd` is taken over (and
+    /// closed if this throws). A reader with `limit` (> 0); a writer.
+    static stream_reader make_pipe_reader(int fd, event_loop& loop, std::size_t limit);
+    static stream_writer make_pipe_writer(int fd, event_loop& loop);
 };
 
 inline void stream_transport::wake_reader() noexcept {

@@ -6,8 +6,11 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -57,6 +60,7 @@ void stream_transport::close_socket() noexcept {
 }
 
 stream_transport::fill_result stream_transport::fill(std::size_t want, bool& first) {
+    if (is_pipe) return fill_pipe(want, first);
     if (eof) return fill_result::progress;
     bool yield_first = first;
     first = false;
@@ -87,6 +91,7 @@ stream_transport::fill_result stream_transport::fill(std::size_t want, bool& fir
 
 std::size_t stream_transport::send_now(const char* p, std::size_t n) {
     if (!io->writable) return 0;
+    if (is_pipe) return write_pipe(p, n);
     for (;;) {
         ssize_t r = ::send(sock.fd(), p, n, MSG_NOSIGNAL);
         if (r >= 0) {
@@ -107,6 +112,7 @@ std::size_t stream_transport::send_now(const char* p, std::size_t n) {
 
 std::size_t stream_transport::sendv_now(const iovec* iov, int iovcnt, std::size_t total) {
     if (!io->writable) return 0;
+    if (is_pipe) return writev_pipe(iov, iovcnt, total);
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
     msg.msg_iovlen = static_cast<std::size_t>(iovcnt);
@@ -174,6 +180,10 @@ void stream_transport::throw_pending_error() {
 void stream_transport::finish_flush() noexcept {
     wbuf.trim(keep_write_block);
     if (closed) return;
+    if (eof_written && is_pipe) {  // a pipe has no half-close: its EOF is the close
+        close_socket();
+        return;
+    }
     if (eof_written && !shut_wr) {
         shut_wr = true;
         if (::shutdown(sock.fd(), SHUT_WR) < 0 && errno != ENOTCONN) fail(errno, "shutdown");
@@ -228,11 +238,142 @@ void stream_transport::start_flusher() {
 }
 
 net::address stream_transport::sockname() const {
-    if (!have_local && !closed) {
+    if (!have_local && !closed && !is_pipe) {
         local = sock.local_address();
         have_local = true;
     }
     return local;
+}
+
+// --- pipe mode -------------------------------------------------------------------------------------
+
+namespace {
+
+// A write to a pipe whose reader has gone fails with EPIPE and raises SIGPIPE, whose default
+// action ends the process. Python ignores SIGPIPE for the whole process; a library must leave
+// the disposition alone, so the write runs with SIGPIPE blocked for this thread: the signal
+// (thread-directed) then stays pending, and is consumed, unless one was pending already (that
+// one is not ours to take). Sockets need none of this: send() has MSG_NOSIGNAL.
+class sigpipe_blocked {
+  public:
+    sigpipe_blocked() noexcept {
+        sigemptyset(&sigpipe_);
+        sigaddset(&sigpipe_, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &sigpipe_, &old_mask_);
+        sigset_t pending;
+        sigemptyset(&pending);
+        sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    }
+    sigpipe_blocked(const sigpipe_blocked&) = delete;
+    sigpipe_blocked& operator=(const sigpipe_blocked&) = delete;
+    ~sigpipe_blocked() { pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr); }
+
+    /// After a write failed with EPIPE: takes the SIGPIPE it raised. Keeps errno.
+    void consume_raised() noexcept {
+        if (was_pending_) return;
+        int saved = errno;
+        timespec zero{};
+        while (::sigtimedwait(&sigpipe_, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+        errno = saved;
+    }
+
+  private:
+    sigset_t sigpipe_;
+    sigset_t old_mask_;
+    bool was_pending_ = false;
+};
+
+}  // namespace
+
+void stream_transport::attach_pipe(int fd, event_loop& l) {
+    net::socket s;
+    try {
+        s = net::socket::adopt(fd);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    attach(std::move(s), l);  // closes the fd if it throws
+    is_pipe = true;
+}
+
+stream_transport::fill_result stream_transport::fill_pipe(std::size_t want, bool& first) {
+    if (eof) return fill_result::progress;
+    bool yield_first = first;
+    first = false;
+    if (!io || !io->readable) return fill_result::wait;
+    if (yield_first) return fill_result::yield;
+    char* p = rbuf.prepare(want > min_recv_room ? want : min_recv_room, recv_block);
+    std::size_t room = rbuf.room();
+    for (;;) {
+        ssize_t r = ::read(sock.fd(), p, room);
+        if (r > 0) {
+            rbuf.commit(static_cast<std::size_t>(r));
+            return fill_result::progress;
+        }
+        if (r == 0) {  // every writer of the pipe closed it (the child ended, or closed it)
+            eof = true;
+            return fill_result::progress;
+        }
+        int err = errno;
+        if (err == EINTR) continue;
+        if (would_block(err)) {
+            io->readable = false;
+            return fill_result::wait;
+        }
+        eof = true;  // reported once, by this throw: EOF afterwards
+        throw std::system_error(err, std::generic_category(), "read");
+    }
+}
+
+std::size_t stream_transport::write_pipe(const char* p, std::size_t n) {
+    for (;;) {
+        ssize_t r;
+        int err;
+        {
+            sigpipe_blocked no_sigpipe;
+            r = ::write(sock.fd(), p, n);
+            err = errno;
+            if (r < 0 && err == EPIPE) no_sigpipe.consume_raised();
+        }
+        if (r >= 0) {
+            if (static_cast<std::size_t>(r) < n) io->writable = false;  // the pipe is full
+            return static_cast<std::size_t>(r);
+        }
+        if (err == EINTR) continue;
+        if (would_block(err)) {
+            io->writable = false;
+            return 0;
+        }
+        fail(err, "write");  // EPIPE: the child closed its end (Python: BrokenPipeError)
+        return 0;
+    }
+}
+
+std::size_t stream_transport::writev_pipe(const iovec* iov, int iovcnt, std::size_t total) {
+    for (;;) {
+        ssize_t r;
+        int err;
+        {
+            sigpipe_blocked no_sigpipe;
+            r = ::writev(sock.fd(), iov, iovcnt);
+            err = errno;
+            if (r < 0 && err == EPIPE) no_sigpipe.consume_raised();
+        }
+        if (r >= 0) {
+            if (static_cast<std::size_t>(r) < total) io->writable = false;
+            return static_cast<std::size_t>(r);
+        }
+        if (err == EINTR) continue;
+        if (would_block(err)) {
+            io->writable = false;
+            return 0;
+        }
+        fail(err, "writev");
+        return 0;
+    }
 }
 
 void read_waiter::busy() const {
@@ -401,6 +542,33 @@ std::pair<stream_reader, stream_writer> stream_access::make_streams(net::socket 
     t->attach(std::move(sock), loop);
     t->peer = peer;
     return {std::move(r), stream_writer(*t)};
+}
+
+namespace {
+// A transport over the pipe end `fd`, for a handle to own (the fd is closed if this throws).
+stream_transport* new_pipe_transport(int fd, event_loop& loop, std::size_t limit) {
+    stream_transport* t = nullptr;
+    try {
+        t = new stream_transport(limit);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    try {
+        t->attach_pipe(fd, loop);
+    } catch (...) {
+        delete t;
+        throw;
+    }
+    return t;
+}
+}  // namespace
+
+stream_reader stream_access::make_pipe_reader(int fd, event_loop& loop, std::size_t limit) {
+    return stream_reader(*new_pipe_transport(fd, loop, limit));
+}
+stream_writer stream_access::make_pipe_writer(int fd, event_loop& loop) {
+    return stream_writer(*new_pipe_transport(fd, loop, to_size(default_stream_limit)));
 }
 
 }  // namespace detail
