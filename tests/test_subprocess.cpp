@@ -1,9 +1,13 @@
 // Tests of create_subprocess_exec/_shell and asyncio::process (subprocess.hpp): pipes both ways,
 // communicate with large output on both pipes, exit codes and signals, cwd and env, bad input,
 // cancellation (no zombie, no fd leak), the pidfd-less fallback, and no false deadlock report
-// while the only thing left to wait for is a child.
+// while the only thing left to wait for is a child. The streams of the pipes (stdin_writer,
+// stdout_reader, stderr_reader): one stream per pipe shared with communicate(), write_eof, lines
+// as they come, the not-a-pipe errors, EPIPE without SIGPIPE (at its default disposition), and
+// cancelled reads that keep what arrived.
 // ctest-labels: threads
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,12 +15,16 @@
 #include <asyncio/run.hpp>
 #include <asyncio/sleep.hpp>
 #include <asyncio/subprocess.hpp>
+#include <asyncio/task.hpp>
 #include <asyncio/timeout.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -305,5 +313,342 @@ coro<void> many_children() {
 }
 
 TEST(Subprocess, TwentyChildrenNoFdLeaked) { asyncio::run(many_children()); }
+
+// --- the pipes as streams --------------------------------------------------------------------
+
+subprocess_options all_piped() {
+    subprocess_options o;
+    o.in = stdio::pipe;
+    o.out = stdio::pipe;
+    o.err = stdio::pipe;
+    return o;
+}
+
+coro<void> sort_through_the_streams() {
+    asyncio::process p = co_await asyncio::create_subprocess_exec("sort", std::vector<std::string>(), all_piped());
+    asyncio::stream_writer in = p.stdin_writer();
+    EXPECT_GE(in.fd(), 0);
+    EXPECT_EQ(in.peername().family(), AF_UNSPEC);  // a pipe has no address
+    EXPECT_EQ(in.sockname().family(), AF_UNSPEC);
+    EXPECT_TRUE(in.can_write_eof());
+    in.write("pear\n");
+    in.writelines({"apple\n", "fig\n"});
+    co_await in.drain();
+    EXPECT_FALSE(in.is_closing());
+    in.write_eof();  // sort sorts once it reads EOF
+    EXPECT_TRUE(in.is_closing());
+    asyncio::stream_reader out = p.stdout_reader();
+    std::string sorted = co_await out.read();
+    EXPECT_EQ(sorted, "apple\nfig\npear\n");
+    EXPECT_TRUE(out.at_eof());
+    std::string errors = co_await p.stderr_reader().read();
+    EXPECT_EQ(errors, "");
+    int rc = co_await p.wait();
+    EXPECT_EQ(rc, 0);
+}
+
+TEST(SubprocessStreams, WriteThenWriteEofThenReadSorted) { asyncio::run(sort_through_the_streams()); }
+
+coro<void> lines_as_they_come() {
+    asyncio::process p =
+        co_await asyncio::create_subprocess_shell("echo one; sleep 0.05; echo two >&2; echo three", all_piped());
+    std::vector<std::string> lines;
+    for (;;) {
+        std::string line = co_await p.stdout_reader().readline();
+        if (line.empty()) break;
+        lines.push_back(line);
+    }
+    EXPECT_EQ(lines, args({"one\n", "three\n"}));
+    std::string err_line = co_await p.stderr_reader().readline();
+    EXPECT_EQ(err_line, "two\n");
+    int rc = co_await p.wait();
+    EXPECT_EQ(rc, 0);
+}
+
+TEST(SubprocessStreams, ReadlineAsLinesCome) { asyncio::run(lines_as_they_come()); }
+
+coro<void> one_stream_per_pipe() {
+    asyncio::process p = co_await asyncio::create_subprocess_shell("printf 'first\\nsecond\\n'", piped_out());
+    asyncio::stream_reader a = p.stdout_reader();
+    asyncio::stream_reader b = p.stdout_reader();
+    std::string first = co_await a.readline();
+    EXPECT_EQ(first, "first\n");
+    EXPECT_EQ(a.buffered(), b.buffered());  // one buffer behind both handles
+    // communicate() goes on from where the reader is: the bytes it had buffered are not lost.
+    asyncio::communicate_result r = co_await p.communicate();
+    EXPECT_EQ(r.out, "second\n");
+    EXPECT_TRUE(b.at_eof());
+    EXPECT_EQ(p.returncode(), 0);
+}
+
+TEST(SubprocessStreams, HandlesAndCommunicateShareOneStream) { asyncio::run(one_stream_per_pipe()); }
+
+coro<void> buffered_input_goes_first() {
+    subprocess_options o;
+    o.in = stdio::pipe;
+    o.out = stdio::pipe;
+    asyncio::process p = co_await asyncio::create_subprocess_exec("cat", std::vector<std::string>(), o);
+    std::string head(1 << 20, 'a');
+    asyncio::stream_writer in = p.stdin_writer();
+    in.write(head);  // more than the pipe holds: the rest stays in the writer's buffer
+    EXPECT_GT(in.write_buffer_size(), 0u);
+    asyncio::communicate_result r = co_await p.communicate("tail");
+    EXPECT_EQ(r.out.size(), head.size() + 4);
+    EXPECT_TRUE(r.out == head + "tail");
+    EXPECT_TRUE(in.is_closing());
+    EXPECT_EQ(p.returncode(), 0);
+}
+
+TEST(SubprocessStreams, CommunicateSendsTheWritersBufferedBytesFirst) {
+    asyncio::run(buffered_input_goes_first());
+}
+
+template <class F>
+std::string runtime_error_of(F&& f) {
+    try {
+        f();
+    } catch (const std::runtime_error& e) {
+        return e.what();
+    }
+    return "(no std::runtime_error)";
+}
+
+coro<void> not_a_pipe() {
+    subprocess_options o;
+    o.in = stdio::devnull;
+    o.out = stdio::pipe;
+    o.err = stdio::to_stdout;
+    asyncio::process p = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), o);
+    EXPECT_EQ(runtime_error_of([&] { p.stdin_writer(); }),
+              "stdin_writer(): the child's stdin is not a pipe (subprocess_options::in is not stdio::pipe)");
+    EXPECT_EQ(runtime_error_of([&] { p.stderr_reader(); }),
+              "stderr_reader(): the child's stderr is not a pipe (subprocess_options::err is not stdio::pipe)");
+    asyncio::stream_reader out = p.stdout_reader();  // this one is
+    asyncio::process q = co_await asyncio::create_subprocess_exec("true");
+    EXPECT_EQ(runtime_error_of([&] { q.stdout_reader(); }),
+              "stdout_reader(): the child's stdout is not a pipe (subprocess_options::out is not stdio::pipe)");
+    asyncio::process moved_from = std::move(q);
+    EXPECT_EQ(runtime_error_of([&] { q.stdout_reader(); }), "stdout_reader() on an empty process");
+    int rc = co_await moved_from.wait();
+    EXPECT_EQ(rc, 0);
+    rc = co_await p.wait();
+    EXPECT_EQ(rc, 0);
+}
+
+TEST(SubprocessStreams, AnEndThatIsNotAPipeIsAClearError) { asyncio::run(not_a_pipe()); }
+
+// --- SIGPIPE ---------------------------------------------------------------------------------
+
+// SIGPIPE at its default disposition (it ends the process) and unblocked, as in a program that
+// never heard of it; restored afterwards.
+struct sigpipe_default {
+    struct sigaction old_action {};
+    sigset_t old_mask;
+    sigpipe_default() {
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        ::sigaction(SIGPIPE, &dfl, &old_action);
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        pthread_sigmask(SIG_UNBLOCK, &pipe_set, &old_mask);
+    }
+    ~sigpipe_default() {
+        pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+        ::sigaction(SIGPIPE, &old_action, nullptr);
+    }
+};
+
+bool sigpipe_pending() {
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    return sigismember(&pending, SIGPIPE) == 1;
+}
+
+bool sigpipe_blocked() {
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    return sigismember(&mask, SIGPIPE) == 1;
+}
+
+subprocess_options piped_in() {
+    subprocess_options o;
+    o.in = stdio::pipe;
+    return o;
+}
+
+coro<void> communicate_to_a_child_that_reads_nothing() {
+    std::string input(4 << 20, 'x');
+    asyncio::process p = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
+    asyncio::communicate_result r = co_await p.communicate(input);  // EPIPE at some point: no error
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(p.returncode(), 0);
+    // The same once the child is known to be gone: the first write fails.
+    asyncio::process q = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
+    int rc = co_await q.wait();
+    EXPECT_EQ(rc, 0);
+    r = co_await q.communicate(input);
+    EXPECT_EQ(q.returncode(), 0);
+}
+
+TEST(SubprocessSigpipe, CommunicateWithAChildThatReadsNothingReturnsNormally) {
+    sigpipe_default dfl;
+    asyncio::run(communicate_to_a_child_that_reads_nothing());
+    EXPECT_FALSE(sigpipe_pending());
+    EXPECT_FALSE(sigpipe_blocked());  // the mask is as it was
+}
+
+// Python: BrokenPipeError from drain(), once.
+coro<void> writer_to_a_gone_child(bool wait_first, bool writelines) {
+    asyncio::process p = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
+    if (wait_first) {
+        int rc = co_await p.wait();
+        EXPECT_EQ(rc, 0);
+    }
+    asyncio::stream_writer in = p.stdin_writer();
+    std::string data(4 << 20, 'x');
+    if (writelines)
+        in.writelines({std::string_view(data), std::string_view("more")});
+    else
+        in.write(data);  // never throws the error it meets: the next drain does
+    int err = 0;
+    try {
+        co_await in.drain();
+    } catch (const std::system_error& e) {
+        err = e.code().value();
+    }
+    EXPECT_EQ(err, EPIPE);
+    EXPECT_TRUE(in.is_closing());
+    co_await in.drain();        // reported once
+    co_await in.wait_closed();  // ... also here
+    EXPECT_EQ(runtime_error_of([&] { in.write("x"); }), "write() on a closed stream");
+    int rc = co_await p.wait();
+    EXPECT_EQ(rc, 0);
+}
+
+TEST(SubprocessSigpipe, WriteToAGoneChildIsEpipeOnceNotASignal) {
+    sigpipe_default dfl;
+    asyncio::run(writer_to_a_gone_child(true, false));
+    asyncio::run(writer_to_a_gone_child(true, true));
+    asyncio::run(writer_to_a_gone_child(false, false));
+    EXPECT_FALSE(sigpipe_pending());
+    EXPECT_FALSE(sigpipe_blocked());
+}
+
+TEST(SubprocessSigpipe, ASigpipePendingBeforeStaysPendingAndTheMaskStays) {
+    sigpipe_default dfl;
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+    pthread_kill(pthread_self(), SIGPIPE);  // someone else's, pending while blocked
+    ASSERT_TRUE(sigpipe_pending());
+    asyncio::run(writer_to_a_gone_child(true, false));
+    EXPECT_TRUE(sigpipe_pending());  // not taken by the library
+    EXPECT_TRUE(sigpipe_blocked());
+    timespec zero{};
+    EXPECT_EQ(sigtimedwait(&pipe_set, nullptr, &zero), SIGPIPE);
+    EXPECT_FALSE(sigpipe_pending());  // there was one only: the library's was consumed
+}
+
+// --- cancellation ----------------------------------------------------------------------------
+
+coro<void> readline_cancelled_while_the_child_is_silent() {
+    asyncio::process p =
+        co_await asyncio::create_subprocess_shell("printf par; sleep 0.3; printf 'tial\\n'", piped_out());
+    asyncio::stream_reader out = p.stdout_reader();
+    int timeouts = 0;
+    while (out.buffered() < 3 && timeouts < 100) {  // until "par" has arrived (and more reads waited)
+        try {
+            std::string line = co_await asyncio::wait_for(out.readline(), 20ms);
+            ADD_FAILURE() << "a line came: " << line;
+        } catch (const asyncio::timeout_error&) {
+            ++timeouts;
+        }
+    }
+    EXPECT_EQ(out.buffered(), 3u);
+    std::string line = co_await out.readline();
+    EXPECT_EQ(line, "partial\n");  // the cancelled readline took nothing
+    int rc = co_await p.wait();
+    EXPECT_EQ(rc, 0);
+}
+
+TEST(SubprocessStreams, ReadlineCancelledKeepsWhatArrived) {
+    asyncio::run(readline_cancelled_while_the_child_is_silent());
+}
+
+coro<void> communicate_cancelled_keeps_what_was_read() {
+    asyncio::process p = co_await asyncio::create_subprocess_shell("echo early; sleep 0.3; echo late", all_piped());
+    asyncio::stream_writer in = p.stdin_writer();
+    auto talking = asyncio::create_task(p.communicate());
+    for (int i = 0; i < 300 && p.stdout_reader().buffered() < 6; ++i) co_await asyncio::sleep(5ms);
+    EXPECT_EQ(p.stdout_reader().buffered(), 6u);  // "early\n", read by communicate()
+    EXPECT_FALSE(talking.done());
+    talking.cancel();
+    bool cancelled = false;
+    try {
+        co_await talking;
+    } catch (const asyncio::cancelled_error&) {
+        cancelled = true;
+    }
+    EXPECT_TRUE(cancelled);
+    EXPECT_TRUE(in.is_closing());  // communicate() closed stdin before it was cancelled
+    asyncio::communicate_result r = co_await p.communicate();
+    EXPECT_EQ(r.out, "early\nlate\n");
+    EXPECT_EQ(p.returncode(), 0);
+}
+
+TEST(SubprocessStreams, CommunicateCancelledKeepsWhatWasRead) {
+    asyncio::run(communicate_cancelled_keeps_what_was_read());
+}
+
+coro<void> handles_and_fds(pid_t* pid) {
+    std::size_t fds_before = open_fds();
+    std::optional<asyncio::stream_reader> kept;
+    {
+        asyncio::process p =
+            co_await asyncio::create_subprocess_shell("echo started; exec sleep 10", all_piped());
+        *pid = p.pid();
+        asyncio::stream_writer in = p.stdin_writer();
+        asyncio::stream_reader err = p.stderr_reader();
+        kept = p.stdout_reader();
+        std::string line = co_await kept->readline();
+        EXPECT_EQ(line, "started\n");
+        bool timed_out = false;
+        try {
+            co_await asyncio::wait_for(err.readline(), 20ms);
+        } catch (const asyncio::timeout_error&) {
+            timed_out = true;
+        }
+        EXPECT_TRUE(timed_out);
+        timed_out = false;
+        try {
+            co_await asyncio::wait_for(p.wait(), 20ms);
+        } catch (const asyncio::timeout_error&) {
+            timed_out = true;
+        }
+        EXPECT_TRUE(timed_out);
+        p.kill();
+    }  // the process is gone; stdout lives on in `kept`
+    EXPECT_GT(open_fds(), fds_before);
+    std::string rest = co_await kept->read();  // EOF: the child was killed
+    EXPECT_EQ(rest, "");
+    kept.reset();
+    EXPECT_EQ(open_fds(), fds_before);
+}
+
+TEST(SubprocessStreams, CancelledReadsAndWaitLeaveNoFdAndNoZombie) {
+    pid_t pid = -1;
+    asyncio::run(handles_and_fds(&pid));
+    ASSERT_GT(pid, 0);
+    bool gone = false;
+    for (int i = 0; i < 300 && !gone; ++i) {
+        gone = reaped(pid);
+        if (!gone) std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_TRUE(gone) << "process " << pid << " was not reaped";
+}
 
 }  // namespace
