@@ -84,7 +84,7 @@ asyncio::coro<bool> main_coro() {
     for (const std::string& w : sorted) shown += w + " ";
     std::printf("sort: %s\n", shown.c_str());
     std::sort(words.begin(), words.end());
-    co_return listed && sorted == words;
+    co_return listed&& sorted == words;
 }
 
 int main() { return asyncio::run(main_coro()) ? 0 : 1; }

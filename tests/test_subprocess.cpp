@@ -325,7 +325,8 @@ subprocess_options all_piped() {
 }
 
 coro<void> sort_through_the_streams() {
-    asyncio::process p = co_await asyncio::create_subprocess_exec("sort", std::vector<std::string>(), all_piped());
+    asyncio::process p =
+        co_await asyncio::create_subprocess_exec("sort", std::vector<std::string>(), all_piped());
     asyncio::stream_writer in = p.stdin_writer();
     EXPECT_GE(in.fd(), 0);
     EXPECT_EQ(in.peername().family(), AF_UNSPEC);  // a pipe has no address
@@ -350,8 +351,8 @@ coro<void> sort_through_the_streams() {
 TEST(SubprocessStreams, WriteThenWriteEofThenReadSorted) { asyncio::run(sort_through_the_streams()); }
 
 coro<void> lines_as_they_come() {
-    asyncio::process p =
-        co_await asyncio::create_subprocess_shell("echo one; sleep 0.05; echo two >&2; echo three", all_piped());
+    asyncio::process p = co_await asyncio::create_subprocess_shell(
+        "echo one; sleep 0.05; echo two >&2; echo three", all_piped());
     std::vector<std::string> lines;
     for (;;) {
         std::string line = co_await p.stdout_reader().readline();
@@ -421,12 +422,14 @@ coro<void> not_a_pipe() {
     asyncio::process p = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), o);
     EXPECT_EQ(runtime_error_of([&] { p.stdin_writer(); }),
               "stdin_writer(): the child's stdin is not a pipe (subprocess_options::in is not stdio::pipe)");
-    EXPECT_EQ(runtime_error_of([&] { p.stderr_reader(); }),
-              "stderr_reader(): the child's stderr is not a pipe (subprocess_options::err is not stdio::pipe)");
+    EXPECT_EQ(
+        runtime_error_of([&] { p.stderr_reader(); }),
+        "stderr_reader(): the child's stderr is not a pipe (subprocess_options::err is not stdio::pipe)");
     asyncio::stream_reader out = p.stdout_reader();  // this one is
     asyncio::process q = co_await asyncio::create_subprocess_exec("true");
-    EXPECT_EQ(runtime_error_of([&] { q.stdout_reader(); }),
-              "stdout_reader(): the child's stdout is not a pipe (subprocess_options::out is not stdio::pipe)");
+    EXPECT_EQ(
+        runtime_error_of([&] { q.stdout_reader(); }),
+        "stdout_reader(): the child's stdout is not a pipe (subprocess_options::out is not stdio::pipe)");
     asyncio::process moved_from = std::move(q);
     EXPECT_EQ(runtime_error_of([&] { q.stdout_reader(); }), "stdout_reader() on an empty process");
     int rc = co_await moved_from.wait();
@@ -481,12 +484,14 @@ subprocess_options piped_in() {
 
 coro<void> communicate_to_a_child_that_reads_nothing() {
     std::string input(4 << 20, 'x');
-    asyncio::process p = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
+    asyncio::process p =
+        co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
     asyncio::communicate_result r = co_await p.communicate(input);  // EPIPE at some point: no error
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(p.returncode(), 0);
     // The same once the child is known to be gone: the first write fails.
-    asyncio::process q = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
+    asyncio::process q =
+        co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
     int rc = co_await q.wait();
     EXPECT_EQ(rc, 0);
     r = co_await q.communicate(input);
@@ -502,7 +507,8 @@ TEST(SubprocessSigpipe, CommunicateWithAChildThatReadsNothingReturnsNormally) {
 
 // Python: BrokenPipeError from drain(), once.
 coro<void> writer_to_a_gone_child(bool wait_first, bool writelines) {
-    asyncio::process p = co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
+    asyncio::process p =
+        co_await asyncio::create_subprocess_exec("true", std::vector<std::string>(), piped_in());
     if (wait_first) {
         int rc = co_await p.wait();
         EXPECT_EQ(rc, 0);
@@ -580,7 +586,8 @@ TEST(SubprocessStreams, ReadlineCancelledKeepsWhatArrived) {
 }
 
 coro<void> communicate_cancelled_keeps_what_was_read() {
-    asyncio::process p = co_await asyncio::create_subprocess_shell("echo early; sleep 0.3; echo late", all_piped());
+    asyncio::process p =
+        co_await asyncio::create_subprocess_shell("echo early; sleep 0.3; echo late", all_piped());
     asyncio::stream_writer in = p.stdin_writer();
     auto talking = asyncio::create_task(p.communicate());
     for (int i = 0; i < 300 && p.stdout_reader().buffered() < 6; ++i) co_await asyncio::sleep(5ms);
@@ -604,6 +611,18 @@ TEST(SubprocessStreams, CommunicateCancelledKeepsWhatWasRead) {
     asyncio::run(communicate_cancelled_keeps_what_was_read());
 }
 
+// True when `c` is cancelled by a timeout of `d`.
+template <class T>
+coro<bool> times_out(coro<T> c, std::chrono::milliseconds d) {
+    bool timed_out = false;
+    try {
+        co_await asyncio::wait_for(std::move(c), d);
+    } catch (const asyncio::timeout_error&) {
+        timed_out = true;
+    }
+    co_return timed_out;
+}
+
 coro<void> handles_and_fds(pid_t* pid) {
     std::size_t fds_before = open_fds();
     std::optional<asyncio::stream_reader> kept;
@@ -616,19 +635,9 @@ coro<void> handles_and_fds(pid_t* pid) {
         kept = p.stdout_reader();
         std::string line = co_await kept->readline();
         EXPECT_EQ(line, "started\n");
-        bool timed_out = false;
-        try {
-            co_await asyncio::wait_for(err.readline(), 20ms);
-        } catch (const asyncio::timeout_error&) {
-            timed_out = true;
-        }
+        bool timed_out = co_await times_out(err.readline(), 20ms);  // the child says nothing there
         EXPECT_TRUE(timed_out);
-        timed_out = false;
-        try {
-            co_await asyncio::wait_for(p.wait(), 20ms);
-        } catch (const asyncio::timeout_error&) {
-            timed_out = true;
-        }
+        timed_out = co_await times_out(p.wait(), 20ms);
         EXPECT_TRUE(timed_out);
         p.kill();
     }  // the process is gone; stdout lives on in `kept`

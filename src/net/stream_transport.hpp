@@ -227,7 +227,7 @@ struct stream_transport {
     net::socket sock;
     fd_state* io = nullptr;  // the loop's state of sock's fd (owned by sock)
     bool is_tcp = false;
-    bool is_pipe = false;  // pipe mode (attach_pipe)
+    bool is_pipe = false;        // pipe mode (attach_pipe)
     mutable net::address local;  // sockname, fetched on first use
     mutable bool have_local = false;
     net::address peer;

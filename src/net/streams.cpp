@@ -329,27 +329,8 @@ stream_transport::fill_result stream_transport::fill_pipe(std::size_t want, bool
 }
 
 std::size_t stream_transport::write_pipe(const char* p, std::size_t n) {
-    for (;;) {
-        ssize_t r;
-        int err;
-        {
-            sigpipe_blocked no_sigpipe;
-            r = ::write(sock.fd(), p, n);
-            err = errno;
-            if (r < 0 && err == EPIPE) no_sigpipe.consume_raised();
-        }
-        if (r >= 0) {
-            if (static_cast<std::size_t>(r) < n) io->writable = false;  // the pipe is full
-            return static_cast<std::size_t>(r);
-        }
-        if (err == EINTR) continue;
-        if (would_block(err)) {
-            io->writable = false;
-            return 0;
-        }
-        fail(err, "write");  // EPIPE: the child closed its end (Python: BrokenPipeError)
-        return 0;
-    }
+    iovec one{const_cast<char*>(p), n};
+    return writev_pipe(&one, 1, n);
 }
 
 std::size_t stream_transport::writev_pipe(const iovec* iov, int iovcnt, std::size_t total) {
@@ -363,7 +344,7 @@ std::size_t stream_transport::writev_pipe(const iovec* iov, int iovcnt, std::siz
             if (r < 0 && err == EPIPE) no_sigpipe.consume_raised();
         }
         if (r >= 0) {
-            if (static_cast<std::size_t>(r) < total) io->writable = false;
+            if (static_cast<std::size_t>(r) < total) io->writable = false;  // the pipe is full
             return static_cast<std::size_t>(r);
         }
         if (err == EINTR) continue;
@@ -371,7 +352,7 @@ std::size_t stream_transport::writev_pipe(const iovec* iov, int iovcnt, std::siz
             io->writable = false;
             return 0;
         }
-        fail(err, "writev");
+        fail(err, "write");  // EPIPE: the child closed its end (Python: BrokenPipeError)
         return 0;
     }
 }

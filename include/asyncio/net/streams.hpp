@@ -126,7 +126,8 @@ class stream_reader {
 /// thread only.
 ///
 /// Errors: a send that fails (the peer reset the connection: ECONNRESET or EPIPE; never a
-/// SIGPIPE, sends use MSG_NOSIGNAL) closes the stream (its buffer is dropped) and is thrown
+/// SIGPIPE, sends use MSG_NOSIGNAL, and a child's stdin pipe is written with SIGPIPE blocked)
+/// closes the stream (its buffer is dropped) and is thrown
 /// once, as std::system_error, by the next write(), writelines(), drain() or wait_closed();
 /// afterwards the writer is closing, and write() throws std::runtime_error.
 class stream_writer {
@@ -162,10 +163,11 @@ class stream_writer {
     /// Throws the stream's pending error. Cancellation: nothing is lost; the buffered bytes are
     /// still sent. Python: `await writer.drain()`.
     [[nodiscard]] coro<void> drain();
-    /// True: TCP and Unix stream sockets can shut their writing side.
+    /// True: TCP and Unix stream sockets can shut their writing side (a pipe closes).
     bool can_write_eof() const noexcept { return true; }
     /// Shuts the writing side (shutdown(SHUT_WR)) once the buffered bytes are sent; the peer
-    /// reads EOF; this side can still read. Does nothing once closing. Python: write_eof().
+    /// reads EOF; this side can still read. Does nothing once closing. On a pipe (a child's
+    /// stdin, process::stdin_writer) it closes the pipe, as Python's. Python: write_eof().
     void write_eof();
     /// Closes the stream: the buffered bytes are still sent in the background, then the socket
     /// is closed; the reader returns what it has buffered, then EOF. Idempotent. Python: close().
@@ -179,12 +181,13 @@ class stream_writer {
     /// True after close() or once the stream failed. Python: is_closing().
     bool is_closing() const noexcept;
 
-    /// The peer's address, as connect or accept gave it (Python: get_extra_info('peername')).
+    /// The peer's address, as connect or accept gave it (Python: get_extra_info('peername')); an
+    /// empty address (AF_UNSPEC) for a pipe, where Python gives None.
     net::address peername() const;
     /// This side's address (getsockname on first use; an empty address if the socket was
-    /// closed before). Python: get_extra_info('sockname').
+    /// closed before, or a pipe). Python: get_extra_info('sockname').
     net::address sockname() const;
-    /// The socket's fd, or -1 once closed (for setsockopt and the like; do not close it).
+    /// The socket's (or pipe's) fd, or -1 once closed (for setsockopt and the like; do not close it).
     int fd() const noexcept;
 
     /// The bytes written but not yet sent. Python: transport.get_write_buffer_size().
