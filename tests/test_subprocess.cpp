@@ -324,6 +324,18 @@ subprocess_options all_piped() {
     return o;
 }
 
+// True when `c` is cancelled by a timeout of `d`.
+template <class T>
+coro<bool> times_out(coro<T> c, std::chrono::milliseconds d) {
+    bool timed_out = false;
+    try {
+        co_await asyncio::wait_for(std::move(c), d);
+    } catch (const asyncio::timeout_error&) {
+        timed_out = true;
+    }
+    co_return timed_out;
+}
+
 coro<void> sort_through_the_streams() {
     asyncio::process p =
         co_await asyncio::create_subprocess_exec("sort", std::vector<std::string>(), all_piped());
@@ -439,6 +451,27 @@ coro<void> not_a_pipe() {
 }
 
 TEST(SubprocessStreams, AnEndThatIsNotAPipeIsAClearError) { asyncio::run(not_a_pipe()); }
+
+coro<void> drain_cancelled_loses_nothing() {
+    subprocess_options o;
+    o.in = stdio::pipe;
+    o.out = stdio::pipe;
+    asyncio::process p = co_await asyncio::create_subprocess_exec("cat", std::vector<std::string>(), o);
+    std::string data(1 << 20, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 23);
+    asyncio::stream_writer in = p.stdin_writer();
+    in.write(data);
+    // cat stops once its stdout pipe is full (nobody reads it): the drain waits, and is cancelled.
+    bool timed_out = co_await times_out(in.drain(), 20ms);
+    EXPECT_TRUE(timed_out);
+    EXPECT_GT(in.write_buffer_size(), 0u);
+    asyncio::communicate_result r = co_await p.communicate();  // reads: cat goes on
+    EXPECT_EQ(r.out.size(), data.size());
+    EXPECT_TRUE(r.out == data);  // every byte, in order
+    EXPECT_EQ(p.returncode(), 0);
+}
+
+TEST(SubprocessStreams, DrainCancelledLosesNothing) { asyncio::run(drain_cancelled_loses_nothing()); }
 
 // --- SIGPIPE ---------------------------------------------------------------------------------
 
@@ -609,18 +642,6 @@ coro<void> communicate_cancelled_keeps_what_was_read() {
 
 TEST(SubprocessStreams, CommunicateCancelledKeepsWhatWasRead) {
     asyncio::run(communicate_cancelled_keeps_what_was_read());
-}
-
-// True when `c` is cancelled by a timeout of `d`.
-template <class T>
-coro<bool> times_out(coro<T> c, std::chrono::milliseconds d) {
-    bool timed_out = false;
-    try {
-        co_await asyncio::wait_for(std::move(c), d);
-    } catch (const asyncio::timeout_error&) {
-        timed_out = true;
-    }
-    co_return timed_out;
 }
 
 coro<void> handles_and_fds(pid_t* pid) {
