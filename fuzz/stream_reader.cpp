@@ -11,7 +11,10 @@
 //   next 8      chunk sizes, used in turn (0 means 1)
 //   the rest    the stream's bytes (then EOF)
 //
-// Build: cmake --preset fuzz && cmake --build --preset fuzz; run: build/fuzz/fuzz/stream_reader_fuzz
+// Seeds: fuzz/corpus/stream_reader/ (one input per op kind and separator, hand-made).
+// Build: cmake --preset fuzz && cmake --build --preset fuzz; smoke: ctest --preset fuzz; longer:
+//   build/fuzz/fuzz/stream_reader_fuzz -max_total_time=600 build/fuzz/fuzz/corpus/stream_reader
+//   fuzz/corpus/stream_reader
 #include <asyncio/event_loop.hpp>
 #include <asyncio/net/streams.hpp>
 #include <asyncio/sleep.hpp>

@@ -469,6 +469,31 @@ ASYNC_TEST(Datagram, NoDatagramIsLostWhereverTheCancelComes) {
     EXPECT_GT(completed, 0);
 }
 
+coro<std::string> recv_connected(datagram_socket& s) {
+    std::string d = co_await s.recv();
+    co_return d;
+}
+
+// recv() (a connected socket) has its own wait: cancelled there, it took no datagram either.
+ASYNC_TEST(Datagram, CancelledRecvOfAConnectedSocketTakesNoDatagram) {
+    std::size_t fds = open_fds();
+    {
+        datagram_socket server = co_await open_datagram_endpoint(ep("127.0.0.1", 0));
+        datagram_socket client = co_await open_datagram_endpoint(std::nullopt, server.local_address());
+        auto reader = asyncio::create_task(recv_connected(client), "reader");
+        co_await asyncio::sleep(0s);
+        EXPECT_TRUE(
+            contains(dump(), "task 'reader' waits for readable fd " + std::to_string(client.socket().fd())))
+            << dump();
+        reader.cancel();
+        CO_ASSERT_THROW(co_await reader, asyncio::cancelled_error);
+        co_await server.send_to("kept", client.local_address());
+        std::string got = co_await asyncio::wait_for(recv_connected(client), 5s);
+        EXPECT_EQ(got, "kept");  // there for the next receive
+    }
+    EXPECT_EQ(open_fds(), fds);
+}
+
 coro<asyncio::received_datagram> recv_into_buffer(datagram_socket& s, std::string* buf) {
     asyncio::received_datagram r = co_await s.recv_from_into(std::span<char>(buf->data(), buf->size()));
     co_return r;
@@ -544,6 +569,49 @@ ASYNC_TEST(Datagram, CancelledSendSentNothingAndAWaitingSendGoesOutWhole) {
         EXPECT_EQ(fillers, filled);
         CO_ASSERT_EQ(others.size(), 1u) << "the cancelled datagram went out";
         EXPECT_TRUE(others[0] == whole);
+    }
+    EXPECT_EQ(open_fds(), fds);
+}
+
+coro<void> send_to_of(datagram_socket& s, std::string data, address to) { co_await s.send_to(data, to); }
+
+// send_to() on an unconnected socket, waiting for room (a Unix datagram server with a full
+// queue): cancelled, it sent nothing; the next one goes out whole.
+ASYNC_TEST(Datagram, CancelledSendToOfAnUnconnectedSocketSentNothing) {
+    std::size_t fds = open_fds();
+    {
+        std::string tag = std::to_string(::getpid());
+        address server_path = address::unix_path(std::string("\0asyncio-test-dgram-sendto-", 27) + tag);
+        datagram_socket server = co_await open_datagram_endpoint(server_path);
+        datagram_socket client(net_socket(AF_UNIX, SOCK_DGRAM));
+        std::size_t filled = 0;
+        while (::sendto(client.socket().fd(), "filler", 6, MSG_NOSIGNAL, server_path.data(),
+                        server_path.size()) == 6)
+            ++filled;
+        CO_ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+        CO_ASSERT_GT(filled, 0u);
+        auto cancelled =
+            asyncio::create_task(send_to_of(client, "cancelled", server_path), "cancelled send_to");
+        co_await asyncio::sleep(0s);
+        EXPECT_FALSE(cancelled.done());
+        EXPECT_TRUE(contains(dump(), "waits for writable fd " + std::to_string(client.socket().fd())))
+            << dump();
+        cancelled.cancel();
+        CO_ASSERT_THROW(co_await cancelled, asyncio::cancelled_error);
+        std::size_t fillers = 0;
+        std::vector<std::string> others;
+        for (std::size_t i = 0; i < filled; ++i) {
+            std::string d = co_await asyncio::wait_for(recv_text(server), 5s);
+            if (d == "filler")
+                ++fillers;
+            else
+                others.push_back(d);
+        }
+        co_await send_to_of(client, "after", server_path);
+        std::string after = co_await asyncio::wait_for(recv_text(server), 5s);
+        EXPECT_EQ(fillers, filled);
+        EXPECT_TRUE(others.empty()) << "the cancelled datagram went out";
+        EXPECT_EQ(after, "after");  // the next datagram, not the cancelled one
     }
     EXPECT_EQ(open_fds(), fds);
 }

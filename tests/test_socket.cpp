@@ -433,47 +433,92 @@ ASYNC_TEST(Socket, ConnectToAClosedPortIsRefusedPromptly) {
 
 ASYNC_TEST(Socket, PeerResetDuringRecvIsOneErrorThenEndOfStream) {
     std::signal(SIGPIPE, SIG_DFL);
-    tcp_pair p = co_await connected("127.0.0.1");
-    auto reader = asyncio::create_task(loop().sock_recv(p.server, 100), "reader");
-    co_await asyncio::sleep(0s);
-    EXPECT_FALSE(reader.done());
-    reset_on_close(p.client);
-    p.client.close();  // RST
-    int err = 0;
-    try {
-        std::string s = co_await reader;
-        ADD_FAILURE() << "received '" << s << "'";
-    } catch (const std::system_error& e) {
-        err = e.code().value();
+    std::size_t fds = open_fds();
+    {
+        tcp_pair p = co_await connected("127.0.0.1");
+        auto reader = asyncio::create_task(loop().sock_recv(p.server, 100), "reader");
+        co_await asyncio::sleep(0s);
+        EXPECT_FALSE(reader.done());
+        reset_on_close(p.client);
+        p.client.close();  // RST
+        int err = 0;
+        try {
+            std::string s = co_await reader;
+            ADD_FAILURE() << "received '" << s << "'";
+        } catch (const std::system_error& e) {
+            err = e.code().value();
+        }
+        EXPECT_EQ(err, ECONNRESET);
+        std::string after = co_await loop().sock_recv(p.server, 100);
+        EXPECT_EQ(after, "");  // reported once; then the stream is at its end
+        std::string again = co_await loop().sock_recv(p.server, 100);
+        EXPECT_EQ(again, "");
     }
-    EXPECT_EQ(err, ECONNRESET);
-    std::string after = co_await loop().sock_recv(p.server, 100);
-    EXPECT_EQ(after, "");  // reported once; then the stream is at its end
+    EXPECT_EQ(open_fds(), fds);
+}
+
+// The same with sock_recv_into (its own receive path).
+ASYNC_TEST(Socket, PeerResetDuringRecvIntoIsOneErrorThenEndOfStream) {
+    std::signal(SIGPIPE, SIG_DFL);
+    std::size_t fds = open_fds();
+    {
+        tcp_pair p = co_await connected("127.0.0.1");
+        std::string buf(16, '.');
+        auto reader = asyncio::create_task(recv_into_buffer(p.server, &buf), "reader");
+        co_await asyncio::sleep(0s);
+        EXPECT_FALSE(reader.done());
+        reset_on_close(p.client);
+        p.client.close();  // RST
+        int err = 0;
+        try {
+            std::size_t n = co_await reader;
+            ADD_FAILURE() << "received " << n << " bytes";
+        } catch (const std::system_error& e) {
+            err = e.code().value();
+        }
+        EXPECT_EQ(err, ECONNRESET);
+        EXPECT_EQ(buf, std::string(16, '.'));
+        std::size_t after = co_await recv_into_buffer(p.server, &buf);
+        EXPECT_EQ(after, 0u);  // reported once; then the stream is at its end
+    }
+    EXPECT_EQ(open_fds(), fds);
 }
 
 ASYNC_TEST(Socket, PeerResetDuringSendallIsOneErrorAndNoSigpipe) {
     std::signal(SIGPIPE, SIG_DFL);  // MSG_NOSIGNAL must keep the process alive
-    tcp_pair p = co_await connected("127.0.0.1");
-    const std::string payload = pattern(16 << 20);
-    auto sender = asyncio::create_task(loop().sock_sendall(p.client, payload), "sender");
-    co_await asyncio::sleep(0s);
-    EXPECT_FALSE(sender.done());
-    reset_on_close(p.server);
-    p.server.close();  // RST while the sender waits for room
-    int err = 0;
-    try {
-        co_await sender;
-    } catch (const std::system_error& e) {
-        err = e.code().value();
+    std::size_t fds = open_fds();
+    {
+        tcp_pair p = co_await connected("127.0.0.1");
+        const std::string payload = pattern(16 << 20);
+        auto sender = asyncio::create_task(loop().sock_sendall(p.client, payload), "sender");
+        co_await asyncio::sleep(0s);
+        EXPECT_FALSE(sender.done());
+        reset_on_close(p.server);
+        p.server.close();  // RST while the sender waits for room
+        int err = 0;
+        try {
+            co_await sender;
+        } catch (const std::system_error& e) {
+            err = e.code().value();
+        }
+        EXPECT_TRUE(err == ECONNRESET || err == EPIPE) << err;
+        int again = 0;
+        try {
+            co_await loop().sock_sendall(p.client, "more");
+        } catch (const std::system_error& e) {
+            again = e.code().value();
+        }
+        EXPECT_EQ(again, EPIPE);  // a later write: EPIPE, still no signal
+        again = 0;
+        try {
+            std::size_t n = co_await loop().sock_send(p.client, "more");
+            ADD_FAILURE() << "sent " << n;
+        } catch (const std::system_error& e) {
+            again = e.code().value();
+        }
+        EXPECT_EQ(again, EPIPE);  // sock_send too
     }
-    EXPECT_TRUE(err == ECONNRESET || err == EPIPE) << err;
-    int again = 0;
-    try {
-        co_await loop().sock_sendall(p.client, "more");
-    } catch (const std::system_error& e) {
-        again = e.code().value();
-    }
-    EXPECT_EQ(again, EPIPE);  // a later write: EPIPE, still no signal
+    EXPECT_EQ(open_fds(), fds);
 }
 
 ASYNC_TEST(Socket, AcceptOutOfDescriptorsFailsAtOnceAndServesAgainLater) {
