@@ -390,12 +390,6 @@ ASYNC_TEST(StreamReader, ACancelledReadLosesNoData) {
 // (the next readline() returns the next line). Cancelled while it waits for that "\n", the rest
 // of the long line must still not come out as a line of its own.
 ASYNC_TEST(StreamReader, ACancelledReadlineDroppingALongLineLeavesNoFragment) {
-    // KNOWN BUG, skipped so that CI stays green (remove the skip with the fix): readline_op drops
-    // the long line as it goes, keeping the "dropping" state in its frame only; cancelled there,
-    // the next readline returns "ab\n", the long line's tail, as a line (and the cancelled read
-    // took bytes, which the cancellation contract says it does not).
-    CO_SKIP() << "library bug (src/net/streams.cpp readline_op): a readline cancelled while it drops an "
-                 "over-long line forgets the drop; the next readline returns the line's tail";
     stream_reader r(4);
     r.feed_data("far too long");  // no "\n" yet: readline drops what it has and waits for it
     auto reading = asyncio::create_task(r.readline());

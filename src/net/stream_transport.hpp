@@ -237,6 +237,10 @@ struct stream_transport {
     std::size_t limit;
     bool eof = false;                       // nothing more will come (EOF, feed_eof, close, a reported error)
     read_waiter* waiting_reader = nullptr;  // the one task waiting for data
+    // Set while readline() drops an over-long line up to its "\n" (the error it will throw): kept
+    // here, not in the readline's frame, so that a readline cancelled mid-drop leaves the next
+    // readline to finish the drop (the line's tail never comes out as a line). Other reads clear it.
+    std::exception_ptr dropping_line;
 
     // writer
     byte_buffer wbuf;

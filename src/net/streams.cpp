@@ -375,6 +375,7 @@ using fill_result = stream_transport::fill_result;
 std::size_t to_size(std::ptrdiff_t n) noexcept { return static_cast<std::size_t>(n); }
 
 coro<std::string> read_op(transport_ref t, std::ptrdiff_t n) {
+    t->dropping_line = nullptr;  // the rest of a dropped line is data to this read
     if (n == 0) co_return std::string();
     bool first = true;  // the first receive of this read yields to the other tasks first
     if (n < 0) {
@@ -395,6 +396,7 @@ coro<std::string> read_op(transport_ref t, std::ptrdiff_t n) {
 }
 
 coro<std::string> readexactly_op(transport_ref t, std::size_t n) {
+    t->dropping_line = nullptr;
     bool first = true;  // the first receive of this read yields to the other tasks first
     while (t->rbuf.size() < n) {
         if (t->eof) {
@@ -431,6 +433,7 @@ std::size_t scan_until(stream_transport& t, std::string_view sep, std::size_t& o
 
 coro<std::string> readuntil_op(transport_ref t, std::string sep) {
     if (sep.empty()) throw std::invalid_argument("Separator should be at least one-byte string");
+    t->dropping_line = nullptr;
     bool first = true;  // the first receive of this read yields to the other tasks first
     std::size_t offset = 0;
     for (;;) {
@@ -448,8 +451,8 @@ coro<std::string> readuntil_op(transport_ref t, std::string sep) {
 coro<std::string> readline_op(transport_ref t) {
     bool first = true;  // the first receive of this read yields to the other tasks first
     std::size_t offset = 0;
-    std::exception_ptr overrun;
-    for (;;) {
+    std::exception_ptr overrun = t->dropping_line;  // an earlier, cancelled readline's drop
+    while (!overrun) {
         std::size_t k = 0;
         try {
             k = scan_until(*t, "\n", offset);
@@ -463,6 +466,7 @@ coro<std::string> readline_op(transport_ref t) {
             co_await read_waiter(t.get(), "readline", r);
     }
     // The line is too long: drop it through its end (its "\n", or EOF), then report.
+    t->dropping_line = overrun;
     for (;;) {
         std::size_t nl = t->rbuf.view().find('\n');
         if (nl != std::string_view::npos) {
@@ -474,6 +478,7 @@ coro<std::string> readline_op(transport_ref t) {
         if (fill_result r = t->fill(0, first); r != fill_result::progress)
             co_await read_waiter(t.get(), "readline", r);
     }
+    t->dropping_line = nullptr;
     std::rethrow_exception(overrun);
 }
 

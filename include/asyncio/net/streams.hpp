@@ -91,7 +91,9 @@ class stream_reader {
     /// longer than the limit throws limit_overrun_error (Python: ValueError) after the whole
     /// line (up to its "\n" or EOF) has been dropped, so that the next readline() returns the
     /// next line. (Python drops only what it has buffered, and its next readline returns the rest
-    /// of the long line; how much that is depends on how the bytes arrived.)
+    /// of the long line; how much that is depends on how the bytes arrived.) Cancelled while it
+    /// drops such a line, it has dropped the bytes seen so far (the one exception to "a cancelled
+    /// read takes nothing"); the next readline() finishes the drop and throws the error.
     [[nodiscard]] coro<std::string> readline();
     /// Exactly `n` bytes. At EOF first: incomplete_read_error with partial() (the bytes there
     /// were, taken out of the buffer) and expected() == n. n < 0: std::invalid_argument
