@@ -15,6 +15,7 @@
 #include <asyncio/run.hpp>
 #include <asyncio/run_coroutine_threadsafe.hpp>
 #include <asyncio/sleep.hpp>
+#include <asyncio/subprocess.hpp>
 #include <asyncio/sync/event.hpp>
 #include <asyncio/sync/lock.hpp>
 #include <asyncio/task.hpp>
@@ -230,6 +231,29 @@ coro<void> waits_on_a_socket() {
 }
 
 TEST(Deadlock, NoFalseReportWhileWatchingAnFd) { asyncio::run(waits_on_a_socket(), debug_options()); }
+
+// A task waiting for a child process (its pidfd is watched; without pidfd, waitpid is polled on
+// a timer) and reading its stdout can be woken by the child: no report.
+coro<void> waits_on_a_child() {
+    asyncio::subprocess_options o;
+    o.out = asyncio::stdio::pipe;
+    asyncio::process p = co_await asyncio::create_subprocess_shell("sleep 0.05; echo done", o);
+    std::string line = co_await p.stdout_reader().readline();
+    EXPECT_EQ(line, "done\n");
+    int rc = co_await p.wait();
+    EXPECT_EQ(rc, 0);
+    std::vector<std::string> args(1, "0.05");
+    asyncio::process q = co_await asyncio::create_subprocess_exec("sleep", std::move(args));
+    int rq = co_await q.wait();
+    EXPECT_EQ(rq, 0);
+}
+
+TEST(Deadlock, NoFalseReportWhileWaitingForAChildProcess) {
+    asyncio::run(waits_on_a_child(), debug_options());
+    ::setenv("ASYNCIO_NO_PIDFD", "1", 1);
+    asyncio::run(waits_on_a_child(), debug_options());
+    ::unsetenv("ASYNCIO_NO_PIDFD");
+}
 
 coro<int> answer() {
     co_await asyncio::sleep(1ms);
