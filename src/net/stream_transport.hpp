@@ -181,6 +181,8 @@ struct stream_transport {
     /// Python's reader always goes through the loop here too; Asio gets the same effect from
     /// posting completions.
     fill_result fill(std::size_t want, bool& first);
+    /// fill's part for a socket the kernel receives for (io_uring's multishot receive).
+    bool take_received(fill_result& out);
     /// Wakes the task waiting for data (feed_data, feed_eof, close).
     void wake_reader() noexcept;
 
