@@ -1,7 +1,8 @@
 // asyncio::net::socket and the loop's low-level socket operations (event_loop::sock_*,
 // getaddrinfo). These are the only places that make socket syscalls for tasks: each tries its
-// syscall first and parks the task at a detail::io_wait only on EAGAIN (see poller.hpp for where a
-// completion backend would take over).
+// syscall first and parks the task at a detail::io_wait only on EAGAIN. On io_uring, the EAGAIN of
+// a net::socket's stream recv (or accept) starts the kernel's multishot request instead, whose
+// results then wait on the fd's state (detail::fd_state::rx; take_rx below).
 #include "asyncio/net/socket.hpp"
 
 #include <fcntl.h>

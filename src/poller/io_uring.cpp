@@ -31,20 +31,24 @@
 //   reused, an interest changed) are recognised and dropped. The loop's own tokens (with their
 //   generations) travel in the per-fd record, not in the ring.
 //
-// Completion-based operations, the next step (DESIGN.md "Keeping it fast"): the kernel does the
-// recv/accept itself. They plug in beside this readiness path, not instead of it:
-// - the backend would offer, for an fd it watches, `start_recv(fd, token)` (IORING_OP_RECV with
-//   IORING_RECV_MULTISHOT and a provided-buffer ring, io_uring_setup_buf_ring) and
-//   `start_accept(fd, token)` (io_uring_prep_multishot_accept), and report completions through
-//   wait() as poll_events that carry a result (bytes and buffer id, or the accepted fd);
-// - src/net/socket.cpp's recv/accept operations (the only places that make those syscalls)
-//   would ask the backend first, and park at an io_wait-like leaf whose completion hands over
-//   the data or the fd instead of "try again"; data received while nobody waits stays in the
-//   provided buffers, queued on the fd_state, and a cancelled recv leaves it there for the next
-//   one (no data lost); closing cancels the multishot requests (IORING_OP_ASYNC_CANCEL), as
-//   remove_edge cancels the poll here;
-// - sends stay "try the syscall first" (they rarely block), and the same user_data scheme
-//   (sequence and fd) tells stale completions apart.
+// Completion-based operations (DESIGN.md "Keeping it fast"): the kernel does the recv/accept
+// itself, beside the readiness path (poller.hpp, "completion-based operations"):
+// - start_recv(fd): IORING_OP_RECV with IORING_RECV_MULTISHOT into a ring of provided buffers
+//   (one per loop, 128 x 16 KiB, registered on first use); start_accept(fd): multishot accept.
+//   Each result is a poll_event with op set (bytes and buffer id, or the new fd); user_data
+//   carries the kind of request (bits 30-31 of the low word) with the fd and a sequence, so
+//   results of a removed fd are recognised, their buffers given back and their fds closed.
+// - While one runs, the fd's edge poll drops POLLIN (each arrival would be reported twice); it
+//   gets it back when the request ends.
+// - The loop queues the results on the fd's state (detail::fd_state::rx) and stops the request
+//   (ASYNC_CANCEL) when an fd holds more than a few: a connection nobody reads does not take all
+//   the buffers. When the buffers run out (-ENOBUFS), or the request was stopped, the reader
+//   uses recv()/accept4() by readiness until its next EAGAIN, which starts the request again;
+//   start_recv refuses while fewer than recv_reserve buffers are free.
+// - remove_edge cancels them with the poll (ASYNC_CANCEL: a multishot request holds its file).
+// - Sends stay "try the syscall first" (they rarely block).
+// - The kernel must have buffer rings and multishot receive (Linux 6.0): probed once
+//   (probe_completions), else only the readiness path is used.
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>

@@ -14,8 +14,8 @@
 // dropped instead of touching freed state.
 //
 // Backends: epoll (epoll.cpp) and io_uring (io_uring.cpp, readiness through multishot
-// IORING_OP_POLL_ADD, one io_uring_enter per loop iteration doing the submit and the wait; see the
-// note at the top of that file, which also says how completion-based operations would plug in).
+// IORING_OP_POLL_ADD, one io_uring_enter per loop iteration doing the submit and the wait, plus multishot
+// receive and accept where the kernel has them; see the note at the top of that file).
 // make_poller picks one (select.cpp).
 #pragma once
 
