@@ -3,6 +3,7 @@
 
 #include <cxxabi.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,6 +99,62 @@ std::string describe_exception(std::exception_ptr e) {
 }
 }  // namespace
 
+namespace {
+// How many results of a completion-based operation an fd holds before the loop stops its request
+// (restarted once the reader has caught up): a connection nobody reads must not take all of the
+// provided buffers, nor a flood of connections all of the fds.
+constexpr std::uint32_t rx_cap_recv = 4;
+constexpr std::uint32_t rx_cap_accept = 32;
+
+// Gives back what an item holds: its provided buffer, or its accepted fd.
+void drop_rx_item(poller& p, bool accepts, const rx_item& it) noexcept {
+    if (accepts)
+        ::close(it.value);
+    else
+        p.recycle(it.buffer);
+}
+
+// Drops what `st` holds from completion-based operations (its fd closes, or the loop does).
+void clear_rx(poller& p, fd_state* st) noexcept {
+    while (!st->rx.empty()) {
+        drop_rx_item(p, st->rx_accepts, st->rx.front());
+        st->rx.pop();
+    }
+    st->rx_running = st->rx_stopping = false;
+}
+
+// A result of the multishot receive or accept of `st` (null: the state is gone; then what the
+// result holds is given back). Queued in order; the end of the request lets the reader read
+// directly again (readable), and the reader wakes in every case.
+void completed(poller& p, fd_state* st, const poll_event& ev) noexcept {
+    bool accept = ev.op == completion::accept;
+    rx_item item{ev.result, 0, ev.buffer};
+    bool holds = accept ? ev.result >= 0 : ev.result > 0;
+    if (!st) {
+        if (holds) drop_rx_item(p, accept, item);
+        return;
+    }
+    if (holds) {
+        st->rx.push(item);
+    } else if (ev.result == 0) {
+        st->rx_eof = true;
+    } else if (ev.result != -ECANCELED && ev.result != -ENOBUFS && st->rx_error == 0) {
+        st->rx_error = -ev.result;  // ENOBUFS: the buffers ran out; the reader reads directly
+    }
+    if (!ev.more) {
+        st->rx_running = st->rx_stopping = false;
+        st->readable = true;
+    } else if (!st->rx_stopping && st->rx.size() >= (accept ? rx_cap_accept : rx_cap_recv)) {
+        st->rx_stopping = true;
+        if (accept)
+            p.stop_accept(st->fd);
+        else
+            p.stop_recv(st->fd);
+    }
+    if (st->reader) st->reader->ready();
+}
+}  // namespace
+
 loop_core* running_loop_core() noexcept { return tl_running; }
 loop_core& require_running_loop() {
     if (!tl_running) throw std::runtime_error("no running event loop");
@@ -183,6 +240,7 @@ struct event_loop::impl {
     // The fds tasks wait on (sockets, sock_* on an int fd), indexed by fd number (small, dense).
     std::vector<detail::fd_state*> io_states;
     std::uint32_t io_generation = 0;
+    bool completions = false;  // the poller can receive and accept by itself (io_uring)
     struct signal_watch {
         detail::callback_node* node = nullptr;
         struct sigaction previous {};
@@ -221,6 +279,7 @@ event_loop::event_loop(loop_options opts) : impl_(std::make_unique<impl>()) {
         }
     }
     impl_->poller = detail::make_poller(be, impl_->backend);
+    impl_->completions = impl_->poller->has_completions();
     impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (impl_->wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
     impl_->poller->set_level_interest(impl_->wake_fd, true, false, detail::level_token(impl_->wake_fd));
@@ -297,6 +356,7 @@ void event_loop::close() {
     // outlive the loop and close without it.
     for (detail::fd_state* st : impl_->io_states) {
         if (!st) continue;
+        detail::clear_rx(*impl_->poller, st);  // unread data is lost with the loop's buffers
         st->loop = nullptr;
         st->registered = false;
     }
@@ -447,7 +507,12 @@ void event_loop::run_once() {
             if (ev.token & 1u) {  // an fd tasks wait on
                 auto fd = static_cast<std::size_t>((ev.token >> 1) & 0x7fffffffu);
                 detail::fd_state* st = fd < impl_->io_states.size() ? impl_->io_states[fd] : nullptr;
-                if (!st || st->generation != static_cast<std::uint32_t>(ev.token >> 32)) continue;
+                if (st && st->generation != static_cast<std::uint32_t>(ev.token >> 32)) st = nullptr;
+                if (ev.op != detail::completion::none) {
+                    detail::completed(*impl_->poller, st, ev);
+                    continue;
+                }
+                if (!st) continue;
                 if (ev.readable) {
                     st->readable = true;
                     if (st->reader) st->reader->ready();
@@ -821,12 +886,65 @@ void event_loop::io_register(detail::fd_state* st) {
 
 // Takes `st` out of the table and the poller (its last reference is gone, or its fd closes).
 void event_loop::io_drop(detail::fd_state* st) noexcept {
+    detail::clear_rx(*impl_->poller, st);
     if (st->registered) {
         impl_->poller->remove_edge(st->fd);
         st->registered = false;
     }
     auto i = static_cast<std::size_t>(st->fd);
     if (i < impl_->io_states.size() && impl_->io_states[i] == st) impl_->io_states[i] = nullptr;
+}
+
+bool event_loop::io_start_recv(detail::fd_state* st) {
+    if (!impl_->completions || !st->owned) return false;
+    if (st->stream_socket < 0) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        st->stream_socket =
+            ::getsockopt(st->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+    }
+    if (!st->stream_socket) return false;
+    io_register(st);
+    if (!impl_->poller->start_recv(st->fd)) return false;
+    st->rx_used = st->rx_running = true;
+    return true;
+}
+
+bool event_loop::io_start_accept(detail::fd_state* st) {
+    if (!impl_->completions || !st->owned) return false;
+    io_register(st);
+    if (!impl_->poller->start_accept(st->fd)) return false;
+    st->rx_used = st->rx_running = st->rx_accepts = true;
+    return true;
+}
+
+std::size_t event_loop::io_take_received(detail::fd_state* st, char* p, std::size_t n) noexcept {
+    std::size_t got = 0;
+    while (got < n && !st->rx.empty()) {
+        detail::rx_item& it = st->rx.front();
+        std::size_t k = std::min(n - got, static_cast<std::size_t>(it.value));
+        std::memcpy(p + got, impl_->poller->buffer_data(it.buffer) + it.offset, k);
+        got += k;
+        it.offset += static_cast<std::uint32_t>(k);
+        it.value -= static_cast<std::int32_t>(k);
+        if (it.value == 0) {
+            impl_->poller->recycle(it.buffer);
+            st->rx.pop();
+        }
+    }
+    return got;
+}
+
+std::size_t event_loop::io_received_size(const detail::fd_state* st) noexcept {
+    std::size_t n = 0;
+    for (std::uint32_t i = 0; i < st->rx.size(); ++i) n += static_cast<std::size_t>(st->rx.at(i).value);
+    return n;
+}
+
+int event_loop::io_take_accepted(detail::fd_state* st) noexcept {
+    int fd = st->rx.front().value;
+    st->rx.pop();
+    return fd;
 }
 
 void event_loop::io_forget(detail::fd_state* st) noexcept {

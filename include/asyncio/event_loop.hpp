@@ -386,6 +386,20 @@ class event_loop final : public detail::loop_core {
     static void io_release(detail::fd_state* st) noexcept;
     /// The state of a socket's fd for this loop (made, and owned by the socket, on first use).
     detail::fd_state* io_attach(net::socket& sock);
+    // Completion-based receive and accept (io_uring; see detail::fd_state::rx): the backend's
+    // multishot request reads for the fd, and its results wait in `st->rx`.
+    /// Starts the kernel's receive on a stream socket owned by a net::socket (registering it);
+    /// false when it cannot (epoll, an older kernel, not a stream socket, buffers short): the
+    /// caller waits for readiness as before. Call it only after the fd said EAGAIN.
+    bool io_start_recv(detail::fd_state* st);
+    /// The same for a listening socket: multishot accept.
+    bool io_start_accept(detail::fd_state* st);
+    /// Copies up to `n` of the received bytes queued on `st` to `p` (gives emptied buffers back).
+    std::size_t io_take_received(detail::fd_state* st, char* p, std::size_t n) noexcept;
+    /// The bytes queued on `st`.
+    static std::size_t io_received_size(const detail::fd_state* st) noexcept;
+    /// Takes the first accepted fd queued on `st` (the caller owns it).
+    static int io_take_accepted(detail::fd_state* st) noexcept;
 
     struct impl;
 

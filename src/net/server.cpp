@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 #include "asyncio/detail/intrusive.hpp"
 #include "asyncio/sleep.hpp"
@@ -129,6 +130,17 @@ struct accept_count {
     server_ref srv;
 };
 
+// start_connection, reporting its failure to the loop's exception handler.
+void start_connection_reporting(server_state& s, int c, const sockaddr_storage& peer,
+                                socklen_t len) noexcept {
+    try {
+        s.start_connection(c, peer, len);
+    } catch (const std::exception&) {
+        s.loop->call_exception_handler(
+            {"Error setting up a connection accepted by the server", std::current_exception(), {}});
+    }
+}
+
 // Accepts on listening socket `index` until the server closes.
 coro<void> accept_connections(server_ref s, std::size_t index, accept_count) {
     if (s->closed) co_return;
@@ -138,7 +150,12 @@ coro<void> accept_connections(server_ref s, std::size_t index, accept_count) {
     int in_a_row = 0;
     for (;;) {
         if (s->closed) co_return;  // the socket (and `st`) may be gone
-        if (st->readable) {
+        // io_uring's multishot accept queues the connections on `st` (fd_state::rx) while it
+        // runs; it stops above a cap (a flood of connections must not take all the fds) and on
+        // an error (EMFILE: the pause below); accept4 takes over until its next EAGAIN.
+        bool from_queue = st->rx_used && (!st->rx.empty() || st->rx_error);
+        bool direct = !from_queue && st->readable && !(st->rx_used && st->rx_running);
+        if (from_queue || direct) {
             if (++in_a_row > 128) {  // a flood of connections must not starve the running ones
                 in_a_row = 0;
                 co_await asyncio::sleep(std::chrono::seconds(0));
@@ -146,25 +163,38 @@ coro<void> accept_connections(server_ref s, std::size_t index, accept_count) {
             }
             sockaddr_storage peer{};
             socklen_t len = sizeof peer;
-            int c = ::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (c >= 0) {
-                try {
-                    s->start_connection(c, peer, len);
-                } catch (const std::exception&) {
-                    loop.call_exception_handler({"Error setting up a connection accepted by the server",
-                                                 std::current_exception(),
-                                                 {}});
-                }
+            int err = 0;
+            if (from_queue && !st->rx.empty()) {
+                int c = event_loop::io_take_accepted(st);
+                // No room for the peer's address in a multishot accept: ask for it. A connection
+                // reset meanwhile has none: dropped, as accept4 would have.
+                if (::getpeername(c, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+                    start_connection_reporting(*s, c, peer, len);
+                else
+                    ::close(c);
                 continue;
+            } else if (from_queue) {
+                err = std::exchange(st->rx_error, 0);
+            } else {
+                int c = ::accept4(fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (c >= 0) {
+                    start_connection_reporting(*s, c, peer, len);
+                    continue;
+                }
+                err = errno;
+                if (would_block(err)) {
+                    // io_uring: from here on the kernel accepts for us (its results wake this task).
+                    if (!loop.io_start_accept(st)) st->readable = false;
+                    err = 0;
+                }
             }
-            int err = errno;
             // Nothing for us (Linux, accept(2)): the connection was aborted, or a network error
             // already pending on it; the next one may be there.
             if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == ENETDOWN ||
                 err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH ||
                 err == EOPNOTSUPP || err == ENETUNREACH)
                 continue;
-            if (!would_block(err)) {
+            if (err) {
                 // Out of descriptors or memory (or worse): retrying at once would spin, as the
                 // listening socket stays readable. Pause, then try again (Python).
                 bool resources = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
@@ -175,7 +205,6 @@ coro<void> accept_connections(server_ref s, std::size_t index, accept_count) {
                 co_await asyncio::sleep(s->opts.accept_retry_delay);
                 continue;
             }
-            st->readable = false;
         }
         in_a_row = 0;
         loop.io_register(st);

@@ -3,7 +3,8 @@
 // Python splits this into a transport, a protocol and the two stream objects; here it is one
 // object, and the reader does its own recv() (syscall first, then a detail::io_wait on EAGAIN)
 // instead of a transport callback feeding it: no task, no callback and no copy between the
-// kernel and the reader's buffer.
+// kernel and the reader's buffer. On io_uring, after the first EAGAIN the kernel's multishot
+// receive reads for it (fill -> take_received: one copy from its provided buffers).
 //
 // Private to the library (src/net). Loop thread only; reference-counted without atomics.
 #pragma once
@@ -181,6 +182,8 @@ struct stream_transport {
     /// Python's reader always goes through the loop here too; Asio gets the same effect from
     /// posting completions.
     fill_result fill(std::size_t want, bool& first);
+    /// fill's part for a socket the kernel receives for (io_uring's multishot receive).
+    bool take_received(fill_result& out);
     /// Wakes the task waiting for data (feed_data, feed_eof, close).
     void wake_reader() noexcept;
 

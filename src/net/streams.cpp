@@ -59,9 +59,40 @@ void stream_transport::close_socket() noexcept {
     closed_event.set();
 }
 
+// The socket's data comes through the kernel's multishot receive (io_uring; fd_state::rx): the
+// bytes queued, then the end it reported; `wait` while it runs. False once it has ended and
+// everything it took is in rbuf: the caller then reads directly (and starts it again on EAGAIN).
+bool stream_transport::take_received(fill_result& out) {
+    if (!io->rx.empty()) {
+        std::size_t n = event_loop::io_received_size(io);
+        rbuf.commit(loop->io_take_received(io, rbuf.prepare(n, recv_block), n));
+        out = fill_result::progress;
+        return true;
+    }
+    if (io->rx_error) {
+        int err = std::exchange(io->rx_error, 0);
+        eof = true;  // reported once, by this throw: EOF afterwards
+        throw std::system_error(err, std::generic_category(), "recv");
+    }
+    if (io->rx_eof) {
+        eof = true;
+        out = fill_result::progress;
+        return true;
+    }
+    if (io->rx_running) {
+        out = fill_result::wait;  // no syscall to save by yielding first: its results come to us
+        return true;
+    }
+    return false;
+}
+
 stream_transport::fill_result stream_transport::fill(std::size_t want, bool& first) {
     if (is_pipe) return fill_pipe(want, first);
     if (eof) return fill_result::progress;
+    if (io && io->rx_used) {
+        fill_result r;
+        if (take_received(r)) return r;
+    }
     bool yield_first = first;
     first = false;
     if (!io || !io->readable) return fill_result::wait;
@@ -81,7 +112,8 @@ stream_transport::fill_result stream_transport::fill(std::size_t want, bool& fir
         int err = errno;
         if (err == EINTR) continue;
         if (would_block(err)) {
-            io->readable = false;
+            // io_uring: from now on the kernel receives for us (its results wake the reader).
+            if (!loop->io_start_recv(io)) io->readable = false;
             return fill_result::wait;
         }
         eof = true;  // reported once, by this throw: EOF afterwards
@@ -516,6 +548,7 @@ std::pair<stream_reader, stream_writer> stream_access::make_streams(net::socket 
     std::size_t lim = checked_limit(limit);
     if (!sock) throw std::invalid_argument("open_connection: the socket is closed");
     event_loop& loop = get_running_loop();
+    bool known_stream = kind != socket_kind::unknown;  // ours are SOCK_STREAM (TCP or Unix)
     if (kind == socket_kind::unknown) {
         int family = sock.family();
         bool ip = family == AF_INET || family == AF_INET6;
@@ -526,6 +559,7 @@ std::pair<stream_reader, stream_writer> stream_access::make_streams(net::socket 
     auto* t = new stream_transport(lim);
     stream_reader r(*t);  // owns it from here on
     t->attach(std::move(sock), loop);
+    if (known_stream || kind == socket_kind::tcp) t->io->stream_socket = 1;  // io_start_recv need not ask
     t->peer = peer;
     return {std::move(r), stream_writer(*t)};
 }

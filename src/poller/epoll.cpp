@@ -73,6 +73,7 @@ class epoll_poller final : public poller {
         }
         for (int i = 0; i < n; ++i) {
             std::uint32_t e = evs[i].events;
+            out[i] = poll_event{};
             out[i].token = evs[i].data.u64;
             out[i].readable = (e & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0;
             out[i].writable = (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;

@@ -31,28 +31,35 @@
 //   reused, an interest changed) are recognised and dropped. The loop's own tokens (with their
 //   generations) travel in the per-fd record, not in the ring.
 //
-// Completion-based operations, the next step (DESIGN.md "Keeping it fast"): the kernel does the
-// recv/accept itself. They plug in beside this readiness path, not instead of it:
-// - the backend would offer, for an fd it watches, `start_recv(fd, token)` (IORING_OP_RECV with
-//   IORING_RECV_MULTISHOT and a provided-buffer ring, io_uring_setup_buf_ring) and
-//   `start_accept(fd, token)` (io_uring_prep_multishot_accept), and report completions through
-//   wait() as poll_events that carry a result (bytes and buffer id, or the accepted fd);
-// - src/net/socket.cpp's recv/accept operations (the only places that make those syscalls)
-//   would ask the backend first, and park at an io_wait-like leaf whose completion hands over
-//   the data or the fd instead of "try again"; data received while nobody waits stays in the
-//   provided buffers, queued on the fd_state, and a cancelled recv leaves it there for the next
-//   one (no data lost); closing cancels the multishot requests (IORING_OP_ASYNC_CANCEL), as
-//   remove_edge cancels the poll here;
-// - sends stay "try the syscall first" (they rarely block), and the same user_data scheme
-//   (sequence and fd) tells stale completions apart.
+// Completion-based operations (DESIGN.md "Keeping it fast"): the kernel does the recv/accept
+// itself, beside the readiness path (poller.hpp, "completion-based operations"):
+// - start_recv(fd): IORING_OP_RECV with IORING_RECV_MULTISHOT into a ring of provided buffers
+//   (one per loop, 128 x 16 KiB, registered on first use); start_accept(fd): multishot accept.
+//   Each result is a poll_event with op set (bytes and buffer id, or the new fd); user_data
+//   carries the kind of request (bits 30-31 of the low word) with the fd and a sequence, so
+//   results of a removed fd are recognised, their buffers given back and their fds closed.
+// - While one runs, the fd's edge poll drops POLLIN (each arrival would be reported twice); it
+//   gets it back when the request ends.
+// - The loop queues the results on the fd's state (detail::fd_state::rx) and stops the request
+//   (ASYNC_CANCEL) when an fd holds more than a few: a connection nobody reads does not take all
+//   the buffers. When the buffers run out (-ENOBUFS), or the request was stopped, the reader
+//   uses recv()/accept4() by readiness until its next EAGAIN, which starts the request again;
+//   start_recv refuses while fewer than recv_reserve buffers are free.
+// - remove_edge cancels them with the poll (ASYNC_CANCEL: a multishot request holds its file).
+// - Sends stay "try the syscall first" (they rarely block).
+// - The kernel must have buffer rings and multishot receive (Linux 6.0): probed once
+//   (probe_completions), else only the readiness path is used.
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -70,6 +77,23 @@ constexpr unsigned cq_entries = 4096;
 // The user_data of requests whose completions mean nothing to us (poll removals).
 constexpr std::uint64_t ignored = ~std::uint64_t{0};
 constexpr unsigned edge_events = POLLIN | POLLOUT | POLLRDHUP;
+// The edge poll while a multishot receive or accept runs on the fd: arrivals are reported by it,
+// and a POLLIN poll would report each one a second time. Hang-up and errors still come (poll
+// always reports them).
+constexpr unsigned edge_events_completing = POLLOUT;
+
+// Provided buffers for the multishot receives: one ring per loop, made on the first start_recv.
+// 128 x 16 KiB = 2 MiB. A connection holds at most a few of them at a time (the loop stops its
+// receive above a cap, detail::fd_state::rx_cap), and start_recv refuses (the connection reads by
+// readiness meanwhile) while fewer than recv_reserve are free, so that idle readers cannot take
+// them all.
+constexpr unsigned recv_buffers = 128;  // a power of two (the ring's size)
+constexpr unsigned recv_buffer_size = 16 * 1024;
+constexpr unsigned recv_reserve = recv_buffers / 8;
+constexpr int buffer_group = 0;
+
+// What a request is, in its user_data's low word (with the fd: fds are below 2^30).
+enum : std::uint32_t { op_poll = 0, op_recv = 1, op_accept = 2 };
 
 std::string errno_text(const char* call, int err) {
     std::string s = std::string(call) + ": " + std::strerror(err);
@@ -80,7 +104,9 @@ std::string errno_text(const char* call, int err) {
 
 struct ring_guard {
     io_uring* ring;
-    ~ring_guard() { io_uring_queue_exit(ring); }
+    ~ring_guard() {
+        if (ring) io_uring_queue_exit(ring);
+    }
 };
 
 // Whether this kernel gives us what the backend needs; empty when it does, else why not. Asked
@@ -126,6 +152,53 @@ std::string probe_kernel() {
     return why;
 }
 
+// Whether this kernel has what the completion-based operations need: provided-buffer rings
+// (Linux 5.19) and multishot receive (6.0; multishot accept, 5.19, comes with it). Tried for real
+// on a socket pair with one byte waiting. ASYNCIO_IO_URING_READINESS_ONLY=1 says no (tests, and
+// comparing the two paths on one build).
+bool probe_completions() {
+    if (const char* v = std::getenv("ASYNCIO_IO_URING_READINESS_ONLY"); v && std::strcmp(v, "1") == 0)
+        return false;
+    io_uring ring;
+    if (io_uring_queue_init(4, &ring, 0) < 0) return false;
+    ring_guard guard{&ring};
+    long page = ::sysconf(_SC_PAGESIZE);
+    void* mem = ::mmap(nullptr, static_cast<std::size_t>(page), PROT_READ | PROT_WRITE,
+                       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) return false;
+    int sv[2] = {-1, -1};
+    bool ok = false;
+    char byte = 'x', store[16];
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(mem);
+    reg.ring_entries = 1;
+    reg.bgid = 0;
+    if (io_uring_register_buf_ring(&ring, &reg, 0) == 0 &&
+        ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0 &&
+        ::write(sv[1], &byte, 1) == 1) {
+        auto* br = static_cast<io_uring_buf_ring*>(mem);
+        io_uring_buf_ring_init(br);
+        io_uring_buf_ring_add(br, store, sizeof store, 0, io_uring_buf_ring_mask(1), 0);
+        io_uring_buf_ring_advance(br, 1);
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+        io_uring_prep_recv_multishot(sqe, sv[0], nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 0;
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_submit_and_wait(&ring, 1) >= 0 && io_uring_peek_cqe(&ring, &cqe) == 0 && cqe)
+            ok = cqe->res == 1 && (cqe->flags & IORING_CQE_F_BUFFER) && (cqe->flags & IORING_CQE_F_MORE) &&
+                 store[0] == 'x';
+    }
+    if (sv[0] >= 0) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+    }
+    io_uring_queue_exit(&ring);  // before the ring's memory goes
+    guard.ring = nullptr;
+    ::munmap(mem, static_cast<std::size_t>(page));
+    return ok;
+}
+
 class io_uring_poller final : public poller {
   public:
     io_uring_poller() {
@@ -147,13 +220,18 @@ class io_uring_poller final : public poller {
         }
         if (r < 0) throw io_uring_unavailable(errno_text("io_uring_setup", -r));
         skip_success_ = (params.features & IORING_FEAT_CQE_SKIP) != 0;
+        static const bool completions = probe_completions();
+        completions_ = completions;
     }
     ~io_uring_poller() override {
         // The ring's own teardown cancels its polls later, on a kernel worker, and their files
         // (sockets that outlive the loop) would stay open until then: cancel them now.
-        for (std::size_t fd = 0; fd < interests_.size(); ++fd) disarm(static_cast<int>(fd), interests_[fd]);
+        for (std::size_t fd = 0; fd < interests_.size(); ++fd)
+            disarm_all(static_cast<int>(fd), interests_[fd]);
         io_uring_submit(&ring_);
         io_uring_queue_exit(&ring_);
+        if (buffer_ring_) ::munmap(buffer_ring_, buffer_ring_bytes());
+        if (buffer_mem_) ::munmap(buffer_mem_, std::size_t{recv_buffers} * recv_buffer_size);
     }
 
     void set_level_interest(int fd, bool read, bool write, std::uint64_t token) override {
@@ -179,7 +257,7 @@ class io_uring_poller final : public poller {
 
     void add_edge(int fd, std::uint64_t token) override {
         interest& rec = slot(fd);
-        disarm(fd, rec);  // one left by an earlier file with this number (closed without removal)
+        disarm_all(fd, rec);  // one left by an earlier file with this number (closed without removal)
         rec = {};
         rec.token = token;
         rec.events = edge_events;
@@ -190,9 +268,57 @@ class io_uring_poller final : public poller {
     void remove_edge(int fd) noexcept override {
         interest* rec = find(fd);
         if (!rec || !rec->events) return;
-        disarm(fd, *rec);
+        disarm_all(fd, *rec);
         *rec = {};
         submit_removal();
+    }
+
+    bool has_completions() const noexcept override { return completions_; }
+
+    bool start_recv(int fd) noexcept override {
+        interest* rec = find(fd);
+        if (!completions_ || !rec || !rec->edge) return false;
+        if (rec->recv_seq) return true;
+        if (!buffer_ring_ && !setup_buffers()) return false;
+        if (recv_buffers - buffers_out_ < recv_reserve) return false;
+        io_uring_sqe* sqe = get_sqe();
+        if (!sqe) return false;
+        rec->recv_seq = new_seq();
+        io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = buffer_group;
+        io_uring_sqe_set_data64(sqe, user_data(fd, rec->recv_seq, op_recv));
+        set_edge_events(fd, *rec);
+        return true;
+    }
+
+    bool start_accept(int fd) noexcept override {
+        interest* rec = find(fd);
+        if (!completions_ || !rec || !rec->edge) return false;
+        if (rec->accept_seq) return true;
+        io_uring_sqe* sqe = get_sqe();
+        if (!sqe) return false;
+        rec->accept_seq = new_seq();
+        io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(sqe, user_data(fd, rec->accept_seq, op_accept));
+        set_edge_events(fd, *rec);
+        return true;
+    }
+
+    void stop_recv(int fd) noexcept override {
+        if (interest* rec = find(fd); rec && rec->recv_seq) cancel(user_data(fd, rec->recv_seq, op_recv));
+    }
+    void stop_accept(int fd) noexcept override {
+        if (interest* rec = find(fd); rec && rec->accept_seq)
+            cancel(user_data(fd, rec->accept_seq, op_accept));
+    }
+
+    const char* buffer_data(std::uint16_t buffer) const noexcept override {
+        return buffer_mem_ + std::size_t{buffer} * recv_buffer_size;
+    }
+    void recycle(std::uint16_t buffer) noexcept override {
+        --buffers_out_;
+        give_back(buffer);
     }
 
     int wait(std::int64_t timeout_ns, poll_event* out, int max) override {
@@ -230,10 +356,86 @@ class io_uring_poller final : public poller {
         bool armed = false;            // a poll request is queued or in the kernel
         bool saw_more = false;         // edge: the current poll has posted a completion and goes on
         unsigned char short_ends = 0;  // edge: polls in a row that ended at their first completion
+        std::uint32_t recv_seq = 0;    // of the multishot receive, until its last completion; 0: none
+        std::uint32_t accept_seq = 0;  // of the multishot accept, the same
     };
 
-    static std::uint64_t user_data(int fd, std::uint32_t seq) noexcept {
-        return (std::uint64_t{seq} << 32) | static_cast<std::uint32_t>(fd);
+    static std::uint64_t user_data(int fd, std::uint32_t seq, std::uint32_t op = op_poll) noexcept {
+        return (std::uint64_t{seq} << 32) | static_cast<std::uint32_t>(fd) | (op << 30);
+    }
+
+    std::uint32_t new_seq() noexcept {
+        if (++next_seq_ == 0 || next_seq_ == ~std::uint32_t{0}) next_seq_ = 1;  // 0: none; ~0: `ignored`
+        return next_seq_;
+    }
+
+    // An ASYNC_CANCEL of the request `ud` (queued; its own completion is dropped).
+    void cancel(std::uint64_t ud) noexcept {
+        if (io_uring_sqe* sqe = get_sqe()) {
+            io_uring_prep_cancel64(sqe, ud, 0);
+            io_uring_sqe_set_data64(sqe, ignored);
+            if (skip_success_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        }  // else: the request stays until the ring closes; its completions are dropped as stale
+    }
+
+    // Cancels everything armed for `fd`: its poll and its receive and accept, if any.
+    void disarm_all(int fd, interest& rec) noexcept {
+        disarm(fd, rec);
+        if (rec.recv_seq) cancel(user_data(fd, rec.recv_seq, op_recv));
+        if (rec.accept_seq) cancel(user_data(fd, rec.accept_seq, op_accept));
+        rec.recv_seq = rec.accept_seq = 0;
+    }
+
+    // The edge poll watches POLLIN only while no receive or accept runs on the fd (re-armed when
+    // that changes: a cancel and a poll, in the next submission).
+    void set_edge_events(int fd, interest& rec) noexcept {
+        unsigned want = rec.recv_seq || rec.accept_seq ? edge_events_completing : edge_events;
+        if (!rec.edge || rec.events == want) return;
+        bool was_armed = rec.armed;
+        disarm(fd, rec);
+        rec.events = want;
+        if (was_armed) arm(fd, rec);
+    }
+
+    std::size_t buffer_ring_bytes() const noexcept {
+        std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+        std::size_t n = std::size_t{recv_buffers} * sizeof(io_uring_buf);
+        return (n + page - 1) / page * page;
+    }
+
+    // Maps the buffers and registers their ring (group buffer_group). False if that fails: the
+    // receives then go by readiness.
+    bool setup_buffers() noexcept {
+        if (buffers_failed_) return false;
+        void* ringmem =
+            ::mmap(nullptr, buffer_ring_bytes(), PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+        void* mem = ::mmap(nullptr, std::size_t{recv_buffers} * recv_buffer_size, PROT_READ | PROT_WRITE,
+                           MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+        io_uring_buf_reg reg{};
+        reg.ring_addr = reinterpret_cast<std::uint64_t>(ringmem);
+        reg.ring_entries = recv_buffers;
+        reg.bgid = buffer_group;
+        if (ringmem == MAP_FAILED || mem == MAP_FAILED || io_uring_register_buf_ring(&ring_, &reg, 0) != 0) {
+            if (ringmem != MAP_FAILED) ::munmap(ringmem, buffer_ring_bytes());
+            if (mem != MAP_FAILED) ::munmap(mem, std::size_t{recv_buffers} * recv_buffer_size);
+            buffers_failed_ = true;
+            return false;
+        }
+        buffer_ring_ = static_cast<io_uring_buf_ring*>(ringmem);
+        buffer_mem_ = static_cast<char*>(mem);
+        io_uring_buf_ring_init(buffer_ring_);
+        for (unsigned i = 0; i < recv_buffers; ++i)
+            io_uring_buf_ring_add(buffer_ring_, buffer_mem_ + std::size_t{i} * recv_buffer_size,
+                                  recv_buffer_size, static_cast<unsigned short>(i),
+                                  io_uring_buf_ring_mask(recv_buffers), static_cast<int>(i));
+        io_uring_buf_ring_advance(buffer_ring_, static_cast<int>(recv_buffers));
+        return true;
+    }
+
+    void give_back(std::uint16_t buffer) noexcept {
+        io_uring_buf_ring_add(buffer_ring_, buffer_mem_ + std::size_t{buffer} * recv_buffer_size,
+                              recv_buffer_size, buffer, io_uring_buf_ring_mask(recv_buffers), 0);
+        io_uring_buf_ring_advance(buffer_ring_, 1);
     }
 
     interest* find(int fd) noexcept {
@@ -262,8 +464,7 @@ class io_uring_poller final : public poller {
             retry_.push_back(fd);  // the next wait tries again
             return;
         }
-        if (++next_seq_ == 0 || next_seq_ == ~std::uint32_t{0}) next_seq_ = 1;  // 0: none; ~0: `ignored`
-        rec.seq = next_seq_;
+        rec.seq = new_seq();
         if (rec.edge)
             io_uring_prep_poll_multishot(sqe, fd, rec.events);
         else
@@ -279,13 +480,7 @@ class io_uring_poller final : public poller {
     // is pending, and the poll then lives on, holding its file open (a pipe closed after writing
     // never reached EOF at the reader); ASYNC_CANCEL marks the poll cancelled in every state.
     void disarm(int fd, interest& rec) noexcept {
-        if (rec.armed) {
-            if (io_uring_sqe* sqe = get_sqe()) {
-                io_uring_prep_cancel64(sqe, user_data(fd, rec.seq), 0);
-                io_uring_sqe_set_data64(sqe, ignored);
-                if (skip_success_) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-            }  // else: the poll stays until the ring closes; its completions are dropped
-        }
+        if (rec.armed) cancel(user_data(fd, rec.seq));
         rec.armed = false;
         rec.seq = 0;
     }
@@ -338,9 +533,16 @@ class io_uring_poller final : public poller {
             ++seen;
             std::uint64_t ud = cqe->user_data;
             if (ud == ignored) continue;
-            int fd = static_cast<int>(static_cast<std::uint32_t>(ud));
+            auto low = static_cast<std::uint32_t>(ud);
+            int fd = static_cast<int>(low & 0x3fffffffu);
+            std::uint32_t op = low >> 30;
+            auto seq = static_cast<std::uint32_t>(ud >> 32);
             interest* rec = find(fd);
-            if (!rec || !rec->events || rec->seq != static_cast<std::uint32_t>(ud >> 32)) continue;  // stale
+            if (op != op_poll) {
+                if (completed(fd, rec, op, seq, cqe, out[n])) ++n;
+                continue;
+            }
+            if (!rec || !rec->events || rec->seq != seq) continue;  // stale
             bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
             int res = cqe->res;
             if (!more) rec->armed = false;
@@ -365,6 +567,7 @@ class io_uring_poller final : public poller {
             }
             if (rearm) arm(fd, *rec);
             if (mask) {
+                out[n] = poll_event{};
                 out[n].token = rec->token;
                 out[n].readable = (mask & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) != 0;
                 out[n].writable = (mask & (POLLOUT | POLLHUP | POLLERR)) != 0;
@@ -375,8 +578,49 @@ class io_uring_poller final : public poller {
         return n;
     }
 
+    // A completion of a receive or accept: filled into `ev` (true) when it is the fd's current
+    // request; a stale one (the fd was removed) gives its buffer back or closes its fd.
+    bool completed(int fd, interest* rec, std::uint32_t op, std::uint32_t seq, const io_uring_cqe* cqe,
+                   poll_event& ev) noexcept {
+        int res = cqe->res;
+        bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+        bool has_buffer = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
+        auto buffer = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        std::uint32_t* cur = !rec || !rec->events ? nullptr
+                             : op == op_recv      ? &rec->recv_seq
+                                                  : &rec->accept_seq;
+        if (!cur || *cur != seq) {
+            if (has_buffer) give_back(buffer);
+            if (op == op_accept && res >= 0) ::close(res);
+            return false;
+        }
+        if (!more) {
+            *cur = 0;
+            set_edge_events(fd, *rec);  // POLLIN again, until a receive or accept starts again
+        }
+        ev = poll_event{};
+        ev.token = rec->token;
+        ev.op = op == op_recv ? completion::recv : completion::accept;
+        ev.more = more;
+        ev.result = res;
+        if (has_buffer) {
+            if (res > 0) {
+                ev.buffer = buffer;
+                ++buffers_out_;
+            } else {
+                give_back(buffer);
+            }
+        }
+        return true;
+    }
+
     io_uring ring_{};
     bool skip_success_ = false;
+    bool completions_ = false;     // multishot receive and accept work here (probe_completions)
+    bool buffers_failed_ = false;  // setup_buffers failed: not tried again
+    io_uring_buf_ring* buffer_ring_ = nullptr;
+    char* buffer_mem_ = nullptr;
+    unsigned buffers_out_ = 0;  // provided buffers reported to the loop and not recycled yet
     std::uint32_t next_seq_ = 0;
     std::vector<interest> interests_;  // by fd number
     std::vector<int> retry_;           // fds whose arm found no submission entry

@@ -14,8 +14,8 @@
 // dropped instead of touching freed state.
 //
 // Backends: epoll (epoll.cpp) and io_uring (io_uring.cpp, readiness through multishot
-// IORING_OP_POLL_ADD, one io_uring_enter per loop iteration doing the submit and the wait; see the
-// note at the top of that file, which also says how completion-based operations would plug in).
+// IORING_OP_POLL_ADD, one io_uring_enter per loop iteration doing the submit and the wait, plus multishot
+// receive and accept where the kernel has them; see the note at the top of that file).
 // make_poller picks one (select.cpp).
 #pragma once
 
@@ -28,10 +28,18 @@
 
 namespace asyncio::detail {
 
+/// What a poll_event reports: readiness (both backends), or the result of a completion-based
+/// operation the backend runs itself (io_uring: start_recv, start_accept).
+enum class completion : unsigned char { none, recv, accept };
+
 struct poll_event {
-    std::uint64_t token;  // the token the interest was registered with
-    bool readable;        // also set on hang-up and error, so the reader sees EOF or the error
-    bool writable;        // also set on hang-up and error, so the writer sees the error
+    std::uint64_t token = 0;  // the token the interest was registered with
+    bool readable = false;    // also set on hang-up and error, so the reader sees EOF or the error
+    bool writable = false;    // also set on hang-up and error, so the writer sees the error
+    completion op = completion::none;
+    bool more = false;         // op: the multishot request goes on (else this is its last event)
+    std::uint16_t buffer = 0;  // recv with result > 0: the provided buffer holding the bytes
+    std::int32_t result = 0;   // recv: bytes, 0 at EOF, -errno; accept: the new fd, or -errno
 };
 
 class poller {
@@ -53,6 +61,40 @@ class poller {
     /// Waits up to `timeout_ns` (-1: no limit, 0: just look) and fills `out`; returns the count
     /// (0 when a signal interrupted the wait).
     virtual int wait(std::int64_t timeout_ns, poll_event* out, int max) = 0;
+
+    // --- completion-based operations (io_uring with multishot recv and provided buffers) ----
+    // On an fd with an edge interest, the backend receives (or accepts) by itself and reports
+    // each result as an event with op set and the edge's token. A request goes on until its
+    // event with more == false: the kernel ended it (EOF, an error, -ENOBUFS when the buffers
+    // ran out, a full completion ring) or stop_* cancelled it (-ECANCELED). Results that come
+    // before that last event are real (bytes taken from the socket, connections accepted), also
+    // after stop_*; after remove_edge nothing more is reported (the backend gives back the
+    // buffers and closes the fds of what still comes).
+    // The readiness of the edge interest goes on alongside, without POLLIN while a receive runs
+    // (each arrival would be reported twice).
+    /// Whether start_recv / start_accept can work at all (probed once).
+    virtual bool has_completions() const noexcept { return false; }
+    /// Starts a multishot receive into the provided buffers; false when it cannot (no support,
+    /// too few free buffers: the caller reads by readiness). The fd has an edge interest.
+    virtual bool start_recv(int fd) noexcept {
+        (void)fd;
+        return false;
+    }
+    /// Starts a multishot accept (new fds non-blocking and close-on-exec); false when it cannot.
+    virtual bool start_accept(int fd) noexcept {
+        (void)fd;
+        return false;
+    }
+    /// Cancels the receive / accept of `fd` (its last event comes with a later wait).
+    virtual void stop_recv(int fd) noexcept { (void)fd; }
+    virtual void stop_accept(int fd) noexcept { (void)fd; }
+    /// The bytes of a provided buffer reported by a recv event; valid until recycled.
+    virtual const char* buffer_data(std::uint16_t buffer) const noexcept {
+        (void)buffer;
+        return nullptr;
+    }
+    /// Gives a provided buffer back to the kernel, once its bytes are consumed.
+    virtual void recycle(std::uint16_t buffer) noexcept { (void)buffer; }
 };
 
 std::unique_ptr<poller> make_epoll_poller();

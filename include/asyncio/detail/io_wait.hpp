@@ -13,6 +13,8 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <cstdlib>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +23,56 @@
 namespace asyncio::detail {
 
 struct io_wait;
+
+/// One result of a completion-based operation (io_uring's multishot receive or accept), waiting
+/// to be consumed: received bytes in a provided buffer of the loop's poller, or an accepted fd.
+struct rx_item {
+    std::int32_t value;    // recv: the bytes left in the buffer; accept: the fd
+    std::uint32_t offset;  // recv: where they start in the buffer
+    std::uint16_t buffer;  // recv: the provided buffer (given back once consumed)
+};
+
+/// The FIFO of rx_items of one fd: a ring that grows by doubling and keeps its block (the loop
+/// caps how many items an fd holds, so it stays small).
+class rx_queue {
+  public:
+    rx_queue() noexcept = default;
+    rx_queue(const rx_queue&) = delete;
+    rx_queue& operator=(const rx_queue&) = delete;
+    ~rx_queue() { std::free(items_); }
+
+    bool empty() const noexcept { return size_ == 0; }
+    std::uint32_t size() const noexcept { return size_; }
+    rx_item& front() noexcept { return items_[head_]; }
+    const rx_item& at(std::uint32_t i) const noexcept { return items_[(head_ + i) & (cap_ - 1)]; }
+    void pop() noexcept {
+        head_ = (head_ + 1) & (cap_ - 1);
+        --size_;
+    }
+    /// Appends `it`; std::terminate when no memory is left (the kernel took the bytes already:
+    /// there is no way to give them back).
+    void push(const rx_item& it) noexcept {
+        if (size_ == cap_) grow();
+        items_[(head_ + size_) & (cap_ - 1)] = it;
+        ++size_;
+    }
+
+  private:
+    void grow() noexcept {
+        std::uint32_t cap = cap_ ? cap_ * 2 : 8;
+        auto* p = static_cast<rx_item*>(std::malloc(sizeof(rx_item) * cap));
+        if (!p) std::terminate();
+        for (std::uint32_t i = 0; i < size_; ++i) p[i] = at(i);
+        std::free(items_);
+        items_ = p;
+        cap_ = cap;
+        head_ = 0;
+    }
+    rx_item* items_ = nullptr;
+    std::uint32_t cap_ = 0;  // a power of two
+    std::uint32_t head_ = 0;
+    std::uint32_t size_ = 0;
+};
 
 /// What the loop knows about one fd that tasks wait on. Owned by the loop's fd table while an
 /// operation or a net::socket holds a reference; outlives the loop when a socket still holds it
@@ -36,6 +88,20 @@ struct fd_state {
     bool writable = true;          // false after an EAGAIN on writing, until the next edge
     bool registered = false;       // with the poller (edge-triggered, once for the fd's life)
     bool owned = false;            // a net::socket holds it: registered until the socket closes
+
+    // Completion-based receive or accept (io_uring, event_loop::io_start_recv/io_start_accept):
+    // the kernel's multishot request reads for us. What it produced waits in `rx`, in order,
+    // then the end it reported (`rx_eof`, `rx_error`). While it runs (`rx_running`) the fd must
+    // not be read directly (bytes would come out of order); once it ended and `rx` is empty, the
+    // operation reads directly again and, on EAGAIN, starts it again.
+    rx_queue rx;
+    std::int32_t rx_error = 0;       // after the items: an errno to report (once)
+    bool rx_eof = false;             // after the items: EOF (receive)
+    bool rx_used = false;            // a request was started once: look at `rx` first
+    bool rx_running = false;         // a request runs in the kernel (until its last event)
+    bool rx_stopping = false;        // ... and the loop cancelled it (`rx` reached its cap)
+    bool rx_accepts = false;         // the items are accepted fds, not received bytes
+    signed char stream_socket = -1;  // SOCK_STREAM (1) or not (0); -1: not asked yet
 
     static void* operator new(std::size_t n) { return frame_allocator::allocate(n); }
     static void operator delete(void* p, std::size_t n) noexcept { frame_allocator::deallocate(p, n); }
