@@ -220,7 +220,6 @@ struct stream_transport {
     // empty net::address, where Python's get_extra_info gives None).
     /// Takes the pipe end `fd` over (closed by this call if it fails) on a running loop.
     void attach_pipe(int fd, event_loop& l);
-    fill_result fill_pipe(std::size_t want, bool& first);
     std::size_t write_pipe(const char* p, std::size_t n);
     std::size_t writev_pipe(const struct iovec* iov, int iovcnt, std::size_t total);
 

@@ -87,7 +87,6 @@ bool stream_transport::take_received(fill_result& out) {
 }
 
 stream_transport::fill_result stream_transport::fill(std::size_t want, bool& first) {
-    if (is_pipe) return fill_pipe(want, first);
     if (eof) return fill_result::progress;
     if (io && io->rx_used) {
         fill_result r;
@@ -100,12 +99,12 @@ stream_transport::fill_result stream_transport::fill(std::size_t want, bool& fir
     char* p = rbuf.prepare(want > min_recv_room ? want : min_recv_room, recv_block);
     std::size_t room = rbuf.room();
     for (;;) {
-        ssize_t r = ::recv(sock.fd(), p, room, 0);
+        ssize_t r = is_pipe ? ::read(sock.fd(), p, room) : ::recv(sock.fd(), p, room, 0);
         if (r > 0) {
             rbuf.commit(static_cast<std::size_t>(r));
             return fill_result::progress;
         }
-        if (r == 0) {
+        if (r == 0) {  // the peer's EOF; a pipe's: every writer closed it (the child ended, or closed it)
             eof = true;
             return fill_result::progress;
         }
@@ -113,11 +112,11 @@ stream_transport::fill_result stream_transport::fill(std::size_t want, bool& fir
         if (err == EINTR) continue;
         if (would_block(err)) {
             // io_uring: from now on the kernel receives for us (its results wake the reader).
-            if (!loop->io_start_recv(io)) io->readable = false;
+            if (is_pipe || !loop->io_start_recv(io)) io->readable = false;
             return fill_result::wait;
         }
         eof = true;  // reported once, by this throw: EOF afterwards
-        throw std::system_error(err, std::generic_category(), "recv");
+        throw std::system_error(err, std::generic_category(), is_pipe ? "read" : "recv");
     }
 }
 
@@ -329,35 +328,6 @@ void stream_transport::attach_pipe(int fd, event_loop& l) {
     }
     attach(std::move(s), l);  // closes the fd if it throws
     is_pipe = true;
-}
-
-stream_transport::fill_result stream_transport::fill_pipe(std::size_t want, bool& first) {
-    if (eof) return fill_result::progress;
-    bool yield_first = first;
-    first = false;
-    if (!io || !io->readable) return fill_result::wait;
-    if (yield_first) return fill_result::yield;
-    char* p = rbuf.prepare(want > min_recv_room ? want : min_recv_room, recv_block);
-    std::size_t room = rbuf.room();
-    for (;;) {
-        ssize_t r = ::read(sock.fd(), p, room);
-        if (r > 0) {
-            rbuf.commit(static_cast<std::size_t>(r));
-            return fill_result::progress;
-        }
-        if (r == 0) {  // every writer of the pipe closed it (the child ended, or closed it)
-            eof = true;
-            return fill_result::progress;
-        }
-        int err = errno;
-        if (err == EINTR) continue;
-        if (would_block(err)) {
-            io->readable = false;
-            return fill_result::wait;
-        }
-        eof = true;  // reported once, by this throw: EOF afterwards
-        throw std::system_error(err, std::generic_category(), "read");
-    }
 }
 
 std::size_t stream_transport::write_pipe(const char* p, std::size_t n) {
