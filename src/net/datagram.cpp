@@ -15,6 +15,7 @@
 
 #include "asyncio/detail/io_wait.hpp"
 #include "asyncio/event_loop.hpp"
+#include "fd_user.hpp"
 
 namespace asyncio {
 
@@ -22,11 +23,9 @@ namespace {
 
 using detail::io_direction;
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-    throw std::system_error(err, std::generic_category(), what);
-}
-
-bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
+using detail::fd_user;
+using detail::throw_errno;
+using detail::would_block;
 
 const char* family_name(int family) noexcept {
     switch (family) {
@@ -41,48 +40,15 @@ const char* family_name(int family) noexcept {
     }
 }
 
-// One operation's hold on the loop's state of a datagram socket's fd (the socket's half of
-// socket.cpp's fd_user): the state lives as long as the socket; the hold keeps it while the
-// operation runs, even if the socket is closed meanwhile.
-class socket_user {
-  public:
-    socket_user(net::socket& sock, const char* what) : what_(what) {
-        if (!sock.is_open())
-            throw std::system_error(EBADF, std::generic_category(),
-                                    std::string(what) + ": the datagram socket is closed");
-        loop_ = &get_running_loop();
-        st_ = loop_->io_attach(sock);
-        ++st_->refs;
-    }
-    socket_user(const socket_user&) = delete;
-    socket_user& operator=(const socket_user&) = delete;
-    ~socket_user() { event_loop::io_release(st_); }
-
-    int fd() const noexcept { return st_->fd; }
-    /// False when an EAGAIN was seen in direction `d` and no edge since: the syscall would fail.
-    bool may_be_ready(io_direction d) const noexcept {
-        return d == io_direction::read ? st_->readable : st_->writable;
-    }
-    void not_ready(io_direction d) noexcept {
-        (d == io_direction::read ? st_->readable : st_->writable) = false;
-    }
-    /// The leaf to park at (after not_ready). Registers the fd with the poller on its first wait.
-    detail::io_wait wait(io_direction d) {
-        loop_->io_register(st_);
-        return detail::io_wait(st_, d);
-    }
-    /// After a wait: the socket was closed meanwhile: fail, never retry on a reused fd number.
-    void check_attached() const {
-        if (!st_->loop)
-            throw std::system_error(EBADF, std::generic_category(),
-                                    std::string(what_) + ": the socket was closed while waiting");
-    }
-
-  private:
-    const char* what_;
-    event_loop* loop_ = nullptr;
-    detail::fd_state* st_ = nullptr;
-};
+// One operation's hold on the loop's state of a datagram socket's fd (src/net/fd_user.hpp): the
+// state lives as long as the socket; the hold keeps it while the operation runs, even if the
+// socket is closed meanwhile.
+fd_user use_socket(net::socket& sock, const char* what) {
+    if (!sock.is_open())
+        throw std::system_error(EBADF, std::generic_category(),
+                                std::string(what) + ": the datagram socket is closed");
+    return fd_user(get_running_loop(), &sock, sock.fd(), what);
+}
 
 // The sender recvfrom reported. An unnamed Unix sender may come with no address at all.
 net::address sender(int family, const sockaddr_storage& from, socklen_t len) {
@@ -128,7 +94,7 @@ std::string recv_what(const datagram_socket& self) {
 }
 
 coro<std::pair<std::string, net::address>> recv_from_op(datagram_socket& self, std::size_t max) {
-    socket_user u(self.socket(), "recv_from");
+    fd_user u = use_socket(self.socket(), "recv_from");
     std::pair<std::string, net::address> got;
     sockaddr_storage from;
     socklen_t len = 0;
@@ -150,7 +116,7 @@ coro<std::pair<std::string, net::address>> recv_from_op(datagram_socket& self, s
 
 // recv_from without the sender (its own loop: no second frame, no address to build).
 coro<std::string> recv_op(datagram_socket& self, std::size_t max) {
-    socket_user u(self.socket(), "recv");
+    fd_user u = use_socket(self.socket(), "recv");
     std::string got;
     sockaddr_storage from;
     socklen_t len = 0;
@@ -168,7 +134,7 @@ coro<std::string> recv_op(datagram_socket& self, std::size_t max) {
 }
 
 coro<received_datagram> recv_from_into_op(datagram_socket& self, std::span<char> buf) {
-    socket_user u(self.socket(), "recv_from_into");
+    fd_user u = use_socket(self.socket(), "recv_from_into");
     sockaddr_storage from;
     socklen_t len = 0;
     for (;;) {
@@ -195,7 +161,7 @@ coro<received_datagram> recv_from_into_op(datagram_socket& self, std::span<char>
 // not at all, so there is no partial send to continue.
 coro<void> send_op(datagram_socket& self, std::string_view data, std::optional<net::address> to,
                    const char* what) {
-    socket_user u(self.socket(), what);
+    fd_user u = use_socket(self.socket(), what);
     if (to) {
         if (to->family() != self.family())
             throw std::invalid_argument(std::string(what) + ": " + to->to_string() + " is not " +
