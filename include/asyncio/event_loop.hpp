@@ -390,7 +390,9 @@ class event_loop final : public detail::loop_core {
     // multishot request reads for the fd, and its results wait in `st->rx`.
     /// Starts the kernel's receive on a stream socket owned by a net::socket (registering it);
     /// false when it cannot (epoll, an older kernel, not a stream socket, buffers short): the
-    /// caller waits for readiness as before. Call it only after the fd said EAGAIN.
+    /// caller waits for readiness as before. Call it only after the fd said EAGAIN, and only for
+    /// a socket the library keeps to the end (a stream's, a server's listener): what the kernel
+    /// took would be lost if the socket were release()d, so the sock_* operations never call it.
     bool io_start_recv(detail::fd_state* st);
     /// The same for a listening socket: multishot accept.
     bool io_start_accept(detail::fd_state* st);

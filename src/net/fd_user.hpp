@@ -60,14 +60,6 @@ class fd_user {
         if (!st_) st_ = loop_->io_acquire(fd_);
         (d == io_direction::read ? st_->readable : st_->writable) = false;
     }
-    /// The state, when there is one (a net::socket's, or an int fd's made on an EAGAIN).
-    fd_state* state() const noexcept { return st_; }
-    /// After an EAGAIN in reading: io_uring's multishot receive (accept) takes over if it can
-    /// (a net::socket's stream socket); else not ready until the poller reports an edge.
-    void not_readable(bool accepting) {
-        bool started = st_ && (accepting ? loop_->io_start_accept(st_) : loop_->io_start_recv(st_));
-        if (!started) not_ready(io_direction::read);
-    }
     /// The leaf to park at (after not_ready). Registers the fd with the poller on its first wait.
     io_wait wait(io_direction d) {
         if (!st_) st_ = loop_->io_acquire(fd_);

@@ -1,8 +1,9 @@
 // asyncio::net::socket and the loop's low-level socket operations (event_loop::sock_*,
 // getaddrinfo). These are the only places that make socket syscalls for tasks: each tries its
-// syscall first and parks the task at a detail::io_wait only on EAGAIN. On io_uring, the EAGAIN of
-// a net::socket's stream recv (or accept) starts the kernel's multishot request instead, whose
-// results then wait on the fd's state (detail::fd_state::rx; take_rx below).
+// syscall first and parks the task at a detail::io_wait only on EAGAIN. They never start
+// io_uring's multishot receive or accept (streams and servers do, src/net/streams.cpp and
+// server.cpp): what the kernel took into the loop's buffers would be lost when the caller
+// release()s the socket, or uses it after the loop is gone; readiness leaves it in the socket.
 #include "asyncio/net/socket.hpp"
 
 #include <fcntl.h>
@@ -43,37 +44,16 @@ using detail::fd_user;
 using detail::throw_errno;
 using detail::would_block;
 
-// What the kernel's multishot receive or accept (io_uring) left for the reader of `st`, as a
-// syscall's result would say it: a count (bytes or 1 fd) taken, -errno, 0 at EOF; or `wait` while
-// the request runs; or `direct` once it ended with nothing left (read directly then).
-enum : long { rx_wait = -0x10000, rx_direct = -0x10001 };
-long take_rx(event_loop& loop, detail::fd_state* st, char* p, std::size_t n, int* accepted) {
-    if (!st || !st->rx_used) return rx_direct;
-    if (!st->rx.empty()) {
-        if (accepted) {
-            *accepted = event_loop::io_take_accepted(st);
-            return 1;
-        }
-        return static_cast<long>(loop.io_take_received(st, p, n));
-    }
-    if (st->rx_error) return -std::exchange(st->rx_error, 0);  // reported once
-    if (st->rx_eof) return 0;
-    return st->rx_running ? rx_wait : rx_direct;
-}
-
 coro<std::size_t> recv_op(event_loop& loop, net::socket* sock, int fd, char* p, std::size_t n) {
     fd_user u(loop, sock, fd, "sock_recv");
     for (;;) {
-        if (long got = take_rx(loop, u.state(), p, n, nullptr); got != rx_direct) {
-            if (got >= 0) co_return static_cast<std::size_t>(got);
-            if (got != rx_wait) throw_errno(static_cast<int>(-got), "recv");
-        } else if (u.may_be_ready(io_direction::read)) {
+        if (u.may_be_ready(io_direction::read)) {
             ssize_t r = ::recv(u.fd(), p, n, 0);
             if (r >= 0) co_return static_cast<std::size_t>(r);
             int err = errno;
             if (err == EINTR) continue;
             if (!would_block(err)) throw_errno(err, "recv");
-            u.not_readable(false);
+            u.not_ready(io_direction::read);
         }
         co_await u.wait(io_direction::read);
         u.check_attached();
@@ -126,22 +106,7 @@ coro<void> sendall_op(event_loop& loop, net::socket* sock, int fd, std::string_v
 coro<std::pair<net::socket, net::address>> accept_op(event_loop& loop, net::socket* sock, int fd) {
     fd_user u(loop, sock, fd, "sock_accept");
     for (;;) {
-        int accepted = -1;
-        if (long got = take_rx(loop, u.state(), nullptr, 0, &accepted); got != rx_direct) {
-            if (got > 0) {
-                net::socket conn = net::detail_access::own(accepted);
-                // A multishot accept has no room for the peer's address: ask for it.
-                sockaddr_storage peer{};
-                socklen_t len = sizeof peer;
-                if (::getpeername(accepted, reinterpret_cast<sockaddr*>(&peer), &len) < 0)
-                    continue;  // reset already
-                net::address from = net::address::from_sockaddr(reinterpret_cast<sockaddr*>(&peer), len);
-                co_return std::pair<net::socket, net::address>(std::move(conn), std::move(from));
-            }
-            int err = static_cast<int>(-got);
-            if (err == ECONNABORTED || err == EPROTO) continue;  // as below
-            if (got != rx_wait) throw_errno(err, "accept");
-        } else if (u.may_be_ready(io_direction::read)) {
+        if (u.may_be_ready(io_direction::read)) {
             sockaddr_storage peer{};
             socklen_t len = sizeof peer;
             int c = ::accept4(u.fd(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -156,7 +121,7 @@ coro<std::pair<net::socket, net::address>> accept_op(event_loop& loop, net::sock
             // sock_accept raises ConnectionAbortedError here; its servers skip it, as we do.
             if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
             if (!would_block(err)) throw_errno(err, "accept");  // EMFILE, ENFILE: at once, no retry
-            u.not_readable(true);
+            u.not_ready(io_direction::read);
         }
         co_await u.wait(io_direction::read);
         u.check_attached();
