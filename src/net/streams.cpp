@@ -120,25 +120,35 @@ stream_transport::fill_result stream_transport::fill(std::size_t want, bool& fir
     }
 }
 
-std::size_t stream_transport::send_now(const char* p, std::size_t n) {
-    if (!io->writable) return 0;
-    if (is_pipe) return write_pipe(p, n);
+namespace {
+// One send syscall (`call`, retried on EINTR) for `total` bytes: what it took; 0 when the socket
+// is full or failed. Less than asked, or EAGAIN: `io->writable` is cleared (the socket's buffer
+// is full; the next edge says when it has room). An error fails the transport (`what`).
+template <class Send>
+std::size_t send_with(stream_transport& t, Send call, std::size_t total, const char* what) {
     for (;;) {
-        ssize_t r = ::send(sock.fd(), p, n, MSG_NOSIGNAL);
+        ssize_t r = call();
         if (r >= 0) {
-            // Less than asked: the socket's buffer is full; the next edge says when it has room.
-            if (static_cast<std::size_t>(r) < n) io->writable = false;
+            if (static_cast<std::size_t>(r) < total) t.io->writable = false;
             return static_cast<std::size_t>(r);
         }
         int err = errno;
         if (err == EINTR) continue;
         if (would_block(err)) {
-            io->writable = false;
+            t.io->writable = false;
             return 0;
         }
-        fail(err, "send");
+        t.fail(err, what);
         return 0;
     }
+}
+}  // namespace
+
+std::size_t stream_transport::send_now(const char* p, std::size_t n) {
+    if (!io->writable) return 0;
+    if (is_pipe) return write_pipe(p, n);
+    return send_with(
+        *this, [&] { return ::send(sock.fd(), p, n, MSG_NOSIGNAL); }, n, "send");
 }
 
 std::size_t stream_transport::sendv_now(const iovec* iov, int iovcnt, std::size_t total) {
@@ -147,21 +157,8 @@ std::size_t stream_transport::sendv_now(const iovec* iov, int iovcnt, std::size_
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
     msg.msg_iovlen = static_cast<std::size_t>(iovcnt);
-    for (;;) {
-        ssize_t r = ::sendmsg(sock.fd(), &msg, MSG_NOSIGNAL);
-        if (r >= 0) {
-            if (static_cast<std::size_t>(r) < total) io->writable = false;
-            return static_cast<std::size_t>(r);
-        }
-        int err = errno;
-        if (err == EINTR) continue;
-        if (would_block(err)) {
-            io->writable = false;
-            return 0;
-        }
-        fail(err, "sendmsg");
-        return 0;
-    }
+    return send_with(
+        *this, [&] { return ::sendmsg(sock.fd(), &msg, MSG_NOSIGNAL); }, total, "sendmsg");
 }
 
 void stream_transport::check_writable(const char* what) {
